@@ -1,0 +1,94 @@
+//! Kernel features, probed once per process on our own pid.
+
+use std::os::fd::AsFd;
+use std::sync::OnceLock;
+
+use crate::sys;
+
+/// What this kernel offers. Each missing feature has a fallback or a typed `ENOSYS` error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capabilities {
+    /// `uname -r`.
+    pub kernel: String,
+    /// `pidfd_open` (Linux 5.3). Without it nothing can be watched: `watch` fails with ENOSYS.
+    pub pidfd_open: bool,
+    /// `pidfd_send_signal` (Linux 5.1).
+    pub pidfd_send_signal: bool,
+    /// `waitid(P_PIDFD, …)` (Linux 5.4). Without it statuses come from the other sources only.
+    pub waitid_pidfd: bool,
+    /// `PIDFD_GET_INFO` with `PIDFD_INFO_EXIT` (Linux 6.15): exact status after another owner
+    /// reaped. Without it such an exit can only be read while the process is a zombie.
+    pub pidfd_info_exit: bool,
+    /// pidfs inode numbers (Linux 6.9): a per-boot unique process identity.
+    pub pidfs_identity: bool,
+    /// signalfd, used by Rust hosts that own SIGCHLD.
+    pub signalfd: bool,
+}
+
+impl Capabilities {
+    /// Probed on first use, then cached for the life of the process.
+    pub fn get() -> &'static Capabilities {
+        static CAPS: OnceLock<Capabilities> = OnceLock::new();
+        CAPS.get_or_init(Capabilities::probe)
+    }
+
+    fn probe() -> Capabilities {
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_default();
+        let signalfd = probe_signalfd();
+        let Ok(own) = sys::pidfd_open(sys::getpid()) else {
+            return Capabilities {
+                kernel,
+                pidfd_open: false,
+                pidfd_send_signal: false,
+                waitid_pidfd: false,
+                pidfd_info_exit: false,
+                pidfs_identity: false,
+                signalfd,
+            };
+        };
+        let fd = own.as_fd();
+        Capabilities {
+            kernel,
+            pidfd_open: true,
+            pidfd_send_signal: sys::pidfd_send_signal(fd, 0).is_ok(),
+            // We are not our own child: a kernel that knows P_PIDFD answers ECHILD, an older
+            // one EINVAL.
+            waitid_pidfd: matches!(
+                sys::waitid_pidfd(fd, false),
+                Err(e) if e.raw_os_error() == Some(libc::ECHILD)
+            ),
+            // PIDFD_GET_INFO came with PIDFD_INFO_EXIT in the same release (6.15).
+            pidfd_info_exit: sys::pidfd_get_info_supported(fd),
+            pidfs_identity: sys::pidfd_identity(fd).is_some(),
+            signalfd,
+        }
+    }
+}
+
+fn probe_signalfd() -> bool {
+    // SAFETY: an empty mask and a fresh descriptor that is closed right away.
+    unsafe {
+        let mut mask = std::mem::zeroed::<libc::sigset_t>();
+        libc::sigemptyset(&mut mask);
+        let fd = libc::signalfd(-1, &mask, libc::SFD_CLOEXEC);
+        if fd >= 0 {
+            libc::close(fd);
+        }
+        fd >= 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_kernel_has_the_basics() {
+        let caps = Capabilities::get();
+        assert!(caps.pidfd_open, "{caps:?}");
+        assert!(caps.waitid_pidfd, "{caps:?}");
+        assert!(caps.pidfd_send_signal, "{caps:?}");
+    }
+}

@@ -1,0 +1,37 @@
+//! exitwatch-core: exact, fast process-exit tracking on Linux.
+//!
+//! One monitor thread blocks in `epoll_wait` over one pidfd per watched process. When a pidfd
+//! becomes readable the thread reads the exit status without stealing it (`waitid` with
+//! `WNOWAIT` unless exitwatch owns the process, then `PIDFD_INFO_EXIT` or the zombie's
+//! `/proc/<pid>/stat`), and appends the exit to each consumer's unbounded [`Inbox`].
+//!
+//! ```no_run
+//! use exitwatch_core::{Monitor, WatchOptions};
+//! let child = std::process::Command::new("true").spawn().unwrap();
+//! let watch = Monitor::global().unwrap()
+//!     .watch(child.id() as i32, WatchOptions { reap: true }).unwrap();
+//! println!("{:?}", watch.wait().status);
+//! ```
+
+mod capabilities;
+mod collect;
+mod error;
+mod exit;
+#[cfg(feature = "fault-injection")]
+mod fault;
+mod inbox;
+mod monitor;
+mod registry;
+mod stats;
+mod sync;
+mod sys;
+mod watch;
+mod worker;
+
+pub use capabilities::Capabilities;
+pub use error::{Error, ErrorCode, Result};
+pub use exit::{ExitInfo, ExitStatus, StatusSource};
+pub use inbox::{Event, Inbox, Target, Waker};
+pub use monitor::{Monitor, WatchOptions};
+pub use stats::Stats;
+pub use watch::Watch;

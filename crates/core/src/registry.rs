@@ -1,0 +1,98 @@
+//! Who is watched and who listens. Only plain data and non-blocking operations: the registry
+//! lock is never held across anything that can wait.
+
+use std::collections::{HashMap, HashSet};
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+
+use crate::exit::ExitInfo;
+use crate::inbox::{Event, Inbox, Target};
+
+/// A registered process, pinned by its pidfd.
+pub(crate) struct Process {
+    pub pid: i32,
+    pub id: Option<u64>,
+    /// Shared with the monitor thread while it reads the status outside the lock.
+    pub pidfd: Arc<OwnedFd>,
+    /// exitwatch owns the process and reaps it.
+    pub reap: bool,
+    pub watchers: Vec<Watcher>,
+}
+
+pub(crate) struct Watcher {
+    pub token: u64,
+    pub inbox: Arc<Inbox>,
+}
+
+#[derive(Default)]
+pub(crate) struct Registry {
+    /// Process key (also its epoll key) → process.
+    pub processes: HashMap<u64, Process>,
+    /// Watch token → process key.
+    pub watches: HashMap<u64, u64>,
+    /// Pid → key of the newest process registered under that pid.
+    by_pid: HashMap<i32, u64>,
+    /// Process keys whose pidfd was readable but whose status was not there yet.
+    pub pending: HashSet<u64>,
+}
+
+impl Registry {
+    /// The process already registered for `pid` with the same pidfs identity, if any.
+    /// Without pidfs identities two registrations of one pid are never merged.
+    pub fn find_same_process(&self, pid: i32, id: Option<u64>) -> Option<u64> {
+        id?;
+        let key = *self.by_pid.get(&pid)?;
+        (self.processes.get(&key)?.id == id).then_some(key)
+    }
+
+    pub fn insert_process(&mut self, key: u64, process: Process) {
+        self.by_pid.insert(process.pid, key);
+        self.processes.insert(key, process);
+    }
+
+    fn remove_process(&mut self, key: u64) -> Option<Process> {
+        let process = self.processes.remove(&key)?;
+        self.pending.remove(&key);
+        if self.by_pid.get(&process.pid) == Some(&key) {
+            self.by_pid.remove(&process.pid);
+        }
+        Some(process)
+    }
+
+    /// Removes a watch. The process stays registered while others watch it or while
+    /// exitwatch must still reap it. Returns false for an unknown token.
+    pub fn unwatch(&mut self, token: u64) -> bool {
+        let Some(key) = self.watches.remove(&token) else {
+            return false;
+        };
+        if let Some(process) = self.processes.get_mut(&key) {
+            if let Some(i) = process.watchers.iter().position(|w| w.token == token) {
+                let watcher = process.watchers.swap_remove(i);
+                watcher.inbox.discard(Target::Watch(token));
+            }
+            if process.watchers.is_empty() && !process.reap {
+                self.remove_process(key);
+            }
+        }
+        true
+    }
+
+    /// Removes an exited process and appends its exit to every watcher's inbox, in
+    /// registration order. Returns the inboxes that went from empty to non-empty.
+    pub fn deliver_exit(&mut self, key: u64, exit: ExitInfo, to_wake: &mut Vec<Arc<Inbox>>) {
+        let Some(process) = self.remove_process(key) else {
+            return;
+        };
+        for watcher in process.watchers {
+            self.watches.remove(&watcher.token);
+            let event = Event {
+                target: Target::Watch(watcher.token),
+                exit,
+            };
+            if watcher.inbox.push(event) && !to_wake.iter().any(|i| Arc::ptr_eq(i, &watcher.inbox))
+            {
+                to_wake.push(watcher.inbox);
+            }
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Health counters, updated lock-free and read as one `Stats` snapshot.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::exit::{ExitInfo, StatusSource};
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub exits_observed: AtomicU64,
+    pub reaped_owned: AtomicU64,
+    pub unknown_statuses: AtomicU64,
+    pub by_source: [AtomicU64; StatusSource::ALL.len()],
+    pub queue_depth: AtomicUsize,
+    pub queue_depth_max: AtomicUsize,
+    pub worker_alive: AtomicBool,
+    pub worker_restarts: AtomicU64,
+    pub wakeups: AtomicU64,
+    /// Milliseconds since the Unix epoch of the last wake-up; 0 before the first.
+    pub last_wakeup_ms: AtomicU64,
+    pub status_retries: AtomicU64,
+}
+
+impl Counters {
+    pub fn queued(&self, n: usize) {
+        let depth = self.queue_depth.fetch_add(n, Ordering::Relaxed) + n;
+        self.queue_depth_max.fetch_max(depth, Ordering::Relaxed);
+    }
+
+    pub fn dequeued(&self, n: usize) {
+        self.queue_depth.fetch_sub(n, Ordering::Relaxed);
+    }
+
+    pub fn exit_observed(&self, exit: &ExitInfo) {
+        self.exits_observed.fetch_add(1, Ordering::Relaxed);
+        self.by_source[exit.source.index()].fetch_add(1, Ordering::Relaxed);
+        if exit.source == StatusSource::None {
+            self.unknown_statuses.fetch_add(1, Ordering::Relaxed);
+        }
+        if exit.reaped {
+            self.reaped_owned.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn woke_up(&self) {
+        self.wakeups.fetch_add(1, Ordering::Relaxed);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        self.last_wakeup_ms
+            .store(now.as_millis() as u64, Ordering::Relaxed);
+    }
+}
+
+/// A snapshot of the monitor's health.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stats {
+    /// Processes registered and not yet exited.
+    pub watched: usize,
+    pub exits_observed: u64,
+    /// Processes exitwatch reaped because it owned them (`reap: true`).
+    pub reaped_owned: u64,
+    /// Exits whose status no source had (`status: Unknown`).
+    pub unknown_statuses: u64,
+    /// Exits per status source.
+    pub by_source: Vec<(StatusSource, u64)>,
+    /// Events queued in inboxes and not yet taken by their consumers.
+    pub queue_depth: usize,
+    pub queue_depth_max: usize,
+    /// Exits seen but whose status was not readable yet (ptrace, unreaped foreign zombie).
+    pub pending_statuses: usize,
+    pub status_retries: u64,
+    pub worker_alive: bool,
+    pub worker_restarts: u64,
+    /// Times the monitor thread returned from `epoll_wait`.
+    pub wakeups: u64,
+    pub last_wakeup: Option<SystemTime>,
+    /// Open descriptors of the whole process.
+    pub descriptors_in_use: usize,
+    /// Pidfds the monitor holds.
+    pub pidfds: usize,
+    pub poison_recoveries: u64,
+}
+
+impl Counters {
+    pub fn snapshot(
+        &self,
+        watched: usize,
+        pidfds: usize,
+        pending_statuses: usize,
+        descriptors_in_use: usize,
+    ) -> Stats {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let last = load(&self.last_wakeup_ms);
+        Stats {
+            watched,
+            exits_observed: load(&self.exits_observed),
+            reaped_owned: load(&self.reaped_owned),
+            unknown_statuses: load(&self.unknown_statuses),
+            by_source: StatusSource::ALL
+                .iter()
+                .map(|s| (*s, load(&self.by_source[s.index()])))
+                .collect(),
+            queue_depth: self.queue_depth.load(Ordering::Relaxed),
+            queue_depth_max: self.queue_depth_max.load(Ordering::Relaxed),
+            pending_statuses,
+            status_retries: load(&self.status_retries),
+            worker_alive: self.worker_alive.load(Ordering::Relaxed),
+            worker_restarts: load(&self.worker_restarts),
+            wakeups: load(&self.wakeups),
+            last_wakeup: (last != 0).then(|| UNIX_EPOCH + Duration::from_millis(last)),
+            descriptors_in_use,
+            pidfds,
+            poison_recoveries: crate::sync::POISON_RECOVERIES.load(Ordering::Relaxed),
+        }
+    }
+}

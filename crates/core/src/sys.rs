@@ -1,0 +1,368 @@
+//! Thin, safe wrappers over the Linux system calls exitwatch uses. Nothing here keeps
+//! state or makes policy decisions; every function maps one kernel interface.
+
+use std::ffi::CStr;
+use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+fn check(ret: libc::c_long) -> io::Result<libc::c_long> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// `pidfd_open(pid, 0)`: a descriptor that names exactly one process for its whole life.
+pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall with integer arguments; the result is a fresh descriptor we own.
+    let fd = check(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
+    // SAFETY: the kernel returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// `pidfd_send_signal(fd, sig, NULL, 0)`: signals the process the pidfd names, never a
+/// process that later reused its pid.
+pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> io::Result<()> {
+    // SAFETY: a null siginfo is allowed and means "as kill(2) would send it".
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    })?;
+    Ok(())
+}
+
+/// What `waitid` reported about a child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitidExit {
+    pub code: i32,
+    pub status: i32,
+}
+
+/// `waitid(P_PIDFD, fd, WEXITED | WNOHANG [| WNOWAIT])`. `Ok(None)` means the child has not
+/// exited yet (or its status is held back, e.g. by a ptrace tracer).
+pub fn waitid_pidfd(pidfd: BorrowedFd<'_>, reap: bool) -> io::Result<Option<WaitidExit>> {
+    let mut flags = libc::WEXITED | libc::WNOHANG;
+    if !reap {
+        flags |= libc::WNOWAIT;
+    }
+    let mut info = MaybeUninit::<libc::siginfo_t>::zeroed();
+    // SAFETY: `info` is a valid, zeroed siginfo_t buffer the kernel fills in.
+    let ret = unsafe {
+        libc::waitid(
+            libc::P_PIDFD,
+            pidfd.as_raw_fd() as libc::id_t,
+            info.as_mut_ptr(),
+            flags,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: zero-initialised and possibly filled in by the kernel.
+    let info = unsafe { info.assume_init() };
+    // SAFETY: for WEXITED results the kernel fills the SIGCHLD fields of the union.
+    let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+    if pid == 0 {
+        return Ok(None);
+    }
+    Ok(Some(WaitidExit {
+        code: info.si_code,
+        status,
+    }))
+}
+
+/// `struct pidfd_info` up to `exit_code` (PIDFD_INFO_SIZE_VER0, Linux 6.15).
+#[repr(C)]
+#[derive(Default)]
+struct PidfdInfo {
+    mask: u64,
+    cgroupid: u64,
+    pid: u32,
+    tgid: u32,
+    ppid: u32,
+    ruid: u32,
+    rgid: u32,
+    euid: u32,
+    egid: u32,
+    suid: u32,
+    sgid: u32,
+    fsuid: u32,
+    fsgid: u32,
+    exit_code: i32,
+}
+
+const PIDFD_INFO_PID: u64 = 1 << 0;
+const PIDFD_INFO_EXIT: u64 = 1 << 3;
+// _IOWR(PIDFS_IOCTL_MAGIC = 0xFF, 11, struct pidfd_info of 64 bytes)
+const PIDFD_GET_INFO: libc::c_ulong =
+    (3 << 30) | ((std::mem::size_of::<PidfdInfo>() as libc::c_ulong) << 16) | (0xFF << 8) | 11;
+const _: () = assert!(std::mem::size_of::<PidfdInfo>() == 64);
+
+fn pidfd_get_info(pidfd: BorrowedFd<'_>, mask: u64) -> io::Result<PidfdInfo> {
+    let mut info = PidfdInfo {
+        mask,
+        ..PidfdInfo::default()
+    };
+    // SAFETY: `info` is a properly sized, writable pidfd_info.
+    check(unsafe { libc::ioctl(pidfd.as_raw_fd(), PIDFD_GET_INFO, &mut info) } as libc::c_long)?;
+    Ok(info)
+}
+
+/// The wait status (as `waitpid` encodes it) the kernel kept for a process that has been
+/// reaped, via `PIDFD_GET_INFO` with `PIDFD_INFO_EXIT`. `Ok(None)`: no exit recorded yet.
+pub fn pidfd_exit_status(pidfd: BorrowedFd<'_>) -> io::Result<Option<i32>> {
+    match pidfd_get_info(pidfd, PIDFD_INFO_EXIT) {
+        Ok(info) if info.mask & PIDFD_INFO_EXIT != 0 => Ok(Some(info.exit_code)),
+        Ok(_) => Ok(None),
+        // A process that is gone but whose exit was not recorded answers ESRCH.
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// True when `PIDFD_GET_INFO` works on this kernel (probed on our own pidfd).
+pub fn pidfd_get_info_supported(pidfd: BorrowedFd<'_>) -> bool {
+    pidfd_get_info(pidfd, PIDFD_INFO_PID).is_ok()
+}
+
+const PIDFS_MAGIC: i64 = 0x5049_4446;
+
+/// The pidfs inode number of a pidfd: unique per process for the life of the boot
+/// (Linux 6.9+). `None` on older kernels, where every pidfd shares one anonymous inode.
+pub fn pidfd_identity(pidfd: BorrowedFd<'_>) -> Option<u64> {
+    let mut fs = MaybeUninit::<libc::statfs>::zeroed();
+    // SAFETY: valid out-pointer for fstatfs.
+    if unsafe { libc::fstatfs(pidfd.as_raw_fd(), fs.as_mut_ptr()) } < 0 {
+        return None;
+    }
+    // SAFETY: fstatfs succeeded and filled the struct.
+    #[allow(clippy::unnecessary_cast)] // f_type's width differs between libcs and arches
+    if unsafe { fs.assume_init() }.f_type as i64 != PIDFS_MAGIC {
+        return None;
+    }
+    let mut st = MaybeUninit::<libc::stat>::zeroed();
+    // SAFETY: valid out-pointer for fstat.
+    if unsafe { libc::fstat(pidfd.as_raw_fd(), st.as_mut_ptr()) } < 0 {
+        return None;
+    }
+    // SAFETY: fstat succeeded.
+    Some(unsafe { st.assume_init() }.st_ino)
+}
+
+/// A non-blocking, close-on-exec eventfd used to wake the monitor thread.
+pub fn eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall; we own the returned descriptor.
+    let fd = check(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) }.into())?;
+    // SAFETY: fresh descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+pub fn eventfd_signal(fd: BorrowedFd<'_>) {
+    let one: u64 = 1;
+    // SAFETY: writes 8 bytes from a valid u64. EAGAIN (counter saturated) still leaves the fd
+    // readable, which is all a wake-up needs, so the result is deliberately ignored.
+    unsafe { libc::write(fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+}
+
+pub fn eventfd_drain(fd: BorrowedFd<'_>) {
+    let mut value: u64 = 0;
+    // SAFETY: reads 8 bytes into a valid u64; EAGAIN just means nothing was pending.
+    unsafe { libc::read(fd.as_raw_fd(), (&mut value as *mut u64).cast(), 8) };
+}
+
+pub fn epoll_create() -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall; we own the returned descriptor.
+    let fd = check(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) }.into())?;
+    // SAFETY: fresh descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// How a descriptor is registered in the epoll set.
+#[derive(Clone, Copy)]
+pub enum Interest {
+    /// Level-triggered readability (the wake-up eventfd, the signalfd).
+    Readable,
+    /// One readiness report, then disarmed until re-armed (pidfds: a readable pidfd stays
+    /// readable, so the monitor must not be woken again while it handles it).
+    ReadableOnce,
+}
+
+impl Interest {
+    fn events(self) -> u32 {
+        match self {
+            Interest::Readable => libc::EPOLLIN as u32,
+            Interest::ReadableOnce => (libc::EPOLLIN | libc::EPOLLONESHOT) as u32,
+        }
+    }
+}
+
+pub fn epoll_add(epfd: BorrowedFd<'_>, fd: RawFd, key: u64, interest: Interest) -> io::Result<()> {
+    epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, key, interest)
+}
+
+pub fn epoll_rearm(
+    epfd: BorrowedFd<'_>,
+    fd: RawFd,
+    key: u64,
+    interest: Interest,
+) -> io::Result<()> {
+    epoll_ctl(epfd, libc::EPOLL_CTL_MOD, fd, key, interest)
+}
+
+fn epoll_ctl(
+    epfd: BorrowedFd<'_>,
+    op: libc::c_int,
+    fd: RawFd,
+    key: u64,
+    interest: Interest,
+) -> io::Result<()> {
+    let mut event = libc::epoll_event {
+        events: interest.events(),
+        u64: key,
+    };
+    // SAFETY: valid epoll_event pointer.
+    check(unsafe { libc::epoll_ctl(epfd.as_raw_fd(), op, fd, &mut event) }.into())?;
+    Ok(())
+}
+
+/// Blocks until at least one descriptor is ready or `timeout_ms` passes (-1: forever).
+/// Returns the keys of the ready descriptors. EINTR is reported as an empty batch.
+pub fn epoll_wait(
+    epfd: BorrowedFd<'_>,
+    buffer: &mut Vec<libc::epoll_event>,
+    timeout_ms: i32,
+) -> io::Result<usize> {
+    // SAFETY: the buffer has `capacity()` writable slots; the kernel fills `n` of them.
+    let n = unsafe {
+        libc::epoll_wait(
+            epfd.as_raw_fd(),
+            buffer.as_mut_ptr(),
+            buffer.capacity() as i32,
+            timeout_ms,
+        )
+    };
+    if n < 0 {
+        let err = io::Error::last_os_error();
+        if err.kind() == io::ErrorKind::Interrupted {
+            // SAFETY: zero elements are initialised.
+            unsafe { buffer.set_len(0) };
+            return Ok(0);
+        }
+        return Err(err);
+    }
+    // SAFETY: the kernel initialised exactly `n` elements.
+    unsafe { buffer.set_len(n as usize) };
+    Ok(n as usize)
+}
+
+/// The state, `exit_code` and owner of a process, from `/proc/<pid>`.
+pub struct ProcStat {
+    pub state: u8,
+    /// The wait status of a zombie (field 52), shown only to callers allowed to ptrace-read it.
+    pub exit_code: Option<i32>,
+    pub uid: Option<u32>,
+}
+
+/// Reads `/proc/<pid>/stat` through an already opened `/proc/<pid>` directory.
+pub fn proc_stat(dir: BorrowedFd<'_>) -> io::Result<ProcStat> {
+    let text = read_at(dir, c"stat")?;
+    // The command name (field 2) may contain spaces and parentheses: split after the last ')'.
+    let end = text
+        .rfind(')')
+        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))?;
+    let fields: Vec<&str> = text[end + 1..].split_whitespace().collect();
+    // fields[0] is field 3 (state); field N is fields[N - 3].
+    let state = fields
+        .first()
+        .and_then(|s| s.bytes().next())
+        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))?;
+    let exit_code = fields.get(52 - 3).and_then(|s| s.parse().ok());
+    let mut st = MaybeUninit::<libc::stat>::zeroed();
+    // SAFETY: valid out-pointer; `dir` is an open directory descriptor.
+    let uid = (unsafe { libc::fstat(dir.as_raw_fd(), st.as_mut_ptr()) } == 0)
+        // SAFETY: fstat succeeded.
+        .then(|| unsafe { st.assume_init() }.st_uid);
+    Ok(ProcStat {
+        state,
+        exit_code,
+        uid,
+    })
+}
+
+/// Opens `/proc/<pid>` as a directory descriptor.
+pub fn open_proc_dir(pid: libc::pid_t) -> io::Result<OwnedFd> {
+    let path = format!("/proc/{pid}\0");
+    let path = CStr::from_bytes_with_nul(path.as_bytes()).expect("no interior NUL");
+    // SAFETY: valid NUL-terminated path.
+    let fd = check(
+        unsafe {
+            libc::open(
+                path.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        }
+        .into(),
+    )?;
+    // SAFETY: fresh descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+fn read_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<String> {
+    use std::io::Read;
+    // SAFETY: valid NUL-terminated relative path and directory descriptor.
+    let fd = check(
+        unsafe {
+            libc::openat(
+                dir.as_raw_fd(),
+                name.as_ptr(),
+                libc::O_RDONLY | libc::O_CLOEXEC,
+            )
+        }
+        .into(),
+    )?;
+    // SAFETY: fresh descriptor, owned by the File from here on.
+    let mut file = unsafe { std::fs::File::from_raw_fd(fd as RawFd) };
+    let mut text = String::new();
+    file.read_to_string(&mut text)?;
+    Ok(text)
+}
+
+pub fn monotonic_ns() -> u64 {
+    let mut ts = MaybeUninit::<libc::timespec>::zeroed();
+    // SAFETY: valid out-pointer; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, ts.as_mut_ptr()) };
+    // SAFETY: initialised by clock_gettime.
+    let ts = unsafe { ts.assume_init() };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+pub fn pid_max() -> i32 {
+    std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(4_194_304)
+}
+
+pub fn euid() -> u32 {
+    // SAFETY: always succeeds.
+    unsafe { libc::geteuid() }
+}
+
+pub fn getpid() -> libc::pid_t {
+    // SAFETY: always succeeds.
+    unsafe { libc::getpid() }
+}
+
+/// Number of open descriptors of this process.
+pub fn open_descriptor_count() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|dir| dir.count().saturating_sub(1))
+        .unwrap_or(0)
+}
