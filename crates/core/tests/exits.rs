@@ -73,6 +73,7 @@ fn segfault_is_killed_or_dumped_by_sigsegv() {
 }
 
 #[test]
+#[allow(clippy::zombie_processes)] // exitwatch, not the spawner, reaps it: that is the test
 fn owned_child_is_reaped_with_its_exact_status() {
     // The spawner never waits: exitwatch owns the child and must leave no zombie.
     let child = sh("sleep 0.1; exit 7");
@@ -87,6 +88,7 @@ fn owned_child_is_reaped_with_its_exact_status() {
 }
 
 #[test]
+#[allow(clippy::zombie_processes)] // exitwatch, not the spawner, reaps it: that is the test
 fn owned_child_is_reaped_even_when_the_watch_is_dropped_first() {
     let child = sh("sleep 0.1; exit 3");
     let pid = child.id() as i32;
