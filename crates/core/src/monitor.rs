@@ -194,6 +194,13 @@ impl Monitor {
         lock(&self.shared.registry).unwatch(token)
     }
 
+    /// The consumer of `inbox` is gone: removes its watches (owned processes are still
+    /// reaped) and drops what was queued for it.
+    pub fn close_inbox(&self, inbox: &Arc<Inbox>) {
+        lock(&self.shared.registry).remove_inbox(inbox);
+        inbox.clear();
+    }
+
     /// Sends `signal` to the watched process through its pidfd. Fails with `ESRCH` once its
     /// exit has been observed: a recycled pid is never signalled.
     pub fn kill(&self, token: u64, signal: i32) -> Result<()> {

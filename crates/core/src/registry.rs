@@ -77,6 +77,20 @@ impl Registry {
         true
     }
 
+    /// Removes every watch that delivers to `inbox`.
+    pub fn remove_inbox(&mut self, inbox: &Arc<Inbox>) {
+        let tokens: Vec<u64> = self
+            .processes
+            .values()
+            .flat_map(|p| &p.watchers)
+            .filter(|w| Arc::ptr_eq(&w.inbox, inbox))
+            .map(|w| w.token)
+            .collect();
+        for token in tokens {
+            self.unwatch(token);
+        }
+    }
+
     /// Removes an exited process and appends its exit to every watcher's inbox, in
     /// registration order. Returns the inboxes that went from empty to non-empty.
     pub fn deliver_exit(&mut self, key: u64, exit: ExitInfo, to_wake: &mut Vec<Arc<Inbox>>) {

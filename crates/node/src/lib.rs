@@ -1,1 +1,177 @@
+//! exitwatch-node: the napi-rs binding of exitwatch-core. Thin on purpose: it converts types,
+//! and gives each Node environment (main thread, each worker) one `NativeChannel` whose
+//! exits arrive through one weak ThreadsafeFunction call per batch.
 
+use std::sync::Arc;
+
+use exitwatch_core::{
+    Error as CoreError, Event, ExitStatus, Inbox, Monitor, Target, WatchOptions,
+};
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+
+mod convert;
+
+use convert::{to_pid, NativeCapabilities, NativeExit, NativeStats};
+
+
+/// Errors reach JavaScript as `[CODE] message`; the TypeScript layer turns the stable code
+/// into a typed `ExitwatchError` (napi-rs sets `err.code` only from its own statuses).
+fn js_error(err: CoreError) -> napi::Error {
+    napi::Error::new(
+        Status::GenericFailure,
+        format!("[{}] {}", err.code.as_str(), err.message),
+    )
+}
+
+fn monitor() -> Result<&'static Monitor> {
+    Monitor::global().map_err(js_error)
+}
+
+/// No-argument, non-blocking, weak (does not hold the event loop open by itself).
+type ReadyCallback = ThreadsafeFunction<(), (), (), Status, false, true>;
+
+/// One Node environment's connection to the monitor: its inbox and its wake-up callback.
+#[napi]
+pub struct NativeChannel {
+    inbox: Arc<Inbox>,
+    on_ready: Arc<ReadyCallback>,
+    referenced: bool,
+}
+
+#[napi]
+impl NativeChannel {
+    /// `onReady` is called (on this environment's thread) whenever exits are waiting in
+    /// `drain()`. Calls are coalesced: one per batch, never one per exit.
+    #[napi(constructor)]
+    pub fn new(on_ready: Function<(), ()>) -> Result<Self> {
+        let on_ready: ReadyCallback = on_ready
+            .build_threadsafe_function::<()>()
+            .callee_handled::<false>()
+            .weak::<true>()
+            .build_callback(|_| Ok(()))
+?;
+        let on_ready = Arc::new(on_ready);
+        let wake = on_ready.clone();
+        let inbox = monitor()?.inbox(Some(Box::new(move || {
+            // Non-blocking on an unbounded queue: never stalls the monitor thread. A closing
+            // environment answers `Closing`, and its exits are simply not needed any more.
+            wake.call((), ThreadsafeFunctionCallMode::NonBlocking);
+        })));
+        Ok(NativeChannel {
+            inbox,
+            on_ready,
+            referenced: false,
+        })
+    }
+
+    /// Watches `pid`; returns the token its exit will carry.
+    #[napi]
+    pub fn watch(&self, pid: f64, reap: bool) -> Result<i64> {
+        let pid = to_pid(pid).map_err(js_error)?;
+        let token = monitor()?
+            .register(pid, WatchOptions { reap }, &self.inbox)
+            .map_err(js_error)?;
+        Ok(token as i64)
+    }
+
+    /// Stops a watch; its exit is never delivered after this returns.
+    #[napi]
+    pub fn unwatch(&self, token: i64) -> Result<bool> {
+        Ok(monitor()?.unregister(token as u64))
+    }
+
+    #[napi]
+    pub fn kill(&self, token: i64, signal: i32) -> Result<()> {
+        monitor()?.kill(token as u64, signal).map_err(js_error)
+    }
+
+    /// Every exit waiting for this environment, oldest first.
+    #[napi]
+    pub fn drain(&self) -> Vec<NativeExit> {
+        self.inbox.drain().into_iter().map(to_native).collect()
+    }
+
+    /// Holds the event loop open (something is waiting for an exit) or releases it.
+    #[napi]
+    pub fn set_referenced(&mut self, env: Env, referenced: bool) -> Result<()> {
+        if referenced == self.referenced {
+            return Ok(());
+        }
+        // SAFETY: called on the environment's own thread with its live threadsafe function.
+        let status = unsafe {
+            if referenced {
+                napi::sys::napi_ref_threadsafe_function(env.raw(), self.on_ready.raw())
+            } else {
+                napi::sys::napi_unref_threadsafe_function(env.raw(), self.on_ready.raw())
+            }
+        };
+        if status != napi::sys::Status::napi_ok {
+            return Err(napi::Error::new(
+                Status::GenericFailure,
+                format!("could not change the event loop reference (napi status {status})"),
+            ));
+        }
+        self.referenced = referenced;
+        Ok(())
+    }
+}
+
+impl Drop for NativeChannel {
+    /// The environment is gone (worker terminated, or garbage collected): stop delivering
+    /// to it. Owned processes are still reaped.
+    fn drop(&mut self) {
+        if let Ok(monitor) = Monitor::global() {
+            monitor.close_inbox(&self.inbox);
+        }
+    }
+}
+
+fn to_native(event: Event) -> NativeExit {
+    let (kind, target) = match event.target {
+        Target::Watch(token) => ("watch", token),
+        Target::Subscription(id) => ("subscription", id),
+    };
+    let exit = event.exit;
+    let (status, code, signal) = match exit.status {
+        ExitStatus::Exited { code } => ("exited", Some(code), None),
+        ExitStatus::Killed { signal } => ("killed", None, Some(signal)),
+        ExitStatus::Dumped { signal } => ("dumped", None, Some(signal)),
+        ExitStatus::Unknown => ("unknown", None, None),
+    };
+    NativeExit {
+        kind: kind.to_owned(),
+        target: target as i64,
+        pid: exit.pid,
+        id: exit.id.map(|id| id.to_string()),
+        status: status.to_owned(),
+        code,
+        signal,
+        source: exit.source.name().to_owned(),
+        exited_at_ms: exit
+            .exited_at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .unwrap_or(0.0),
+        monotonic_ns: BigInt::from(exit.monotonic_ns),
+        reaped: exit.reaped,
+    }
+}
+
+#[napi]
+pub fn capabilities() -> Result<NativeCapabilities> {
+    Ok(monitor()?.capabilities().into())
+}
+
+#[napi]
+pub fn stats() -> Result<NativeStats> {
+    Ok(monitor()?.stats().into())
+}
+
+/// Node's libuv owns SIGCHLD: the TypeScript layer forwards each one here.
+#[napi]
+pub fn notify_sigchld() -> Result<()> {
+    monitor()?.notify_sigchld();
+    Ok(())
+}

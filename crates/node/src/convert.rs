@@ -1,0 +1,121 @@
+//! Plain JavaScript shapes of the core's types, and argument validation.
+
+use exitwatch_core::{Capabilities, Error, Result, Stats};
+use napi_derive::napi;
+
+/// A JavaScript number that must be a pid: an integer in 1..=i32::MAX. The core checks the
+/// system's pid_max and the other rules.
+pub fn to_pid(value: f64) -> Result<i32> {
+    if !value.is_finite() || value.fract() != 0.0 {
+        return Err(Error::invalid(format!(
+            "{value} is not a process id: pids are positive integers"
+        )));
+    }
+    if value < i32::MIN as f64 || value > i32::MAX as f64 {
+        return Err(Error::invalid(format!(
+            "{value} is not a process id: it is out of range"
+        )));
+    }
+    Ok(value as i32)
+}
+
+#[napi(object)]
+pub struct NativeExit {
+    /// "watch" or "subscription".
+    pub kind: String,
+    pub target: i64,
+    pub pid: i32,
+    pub id: Option<String>,
+    pub status: String,
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    pub source: String,
+    pub exited_at_ms: f64,
+    pub monotonic_ns: napi::bindgen_prelude::BigInt,
+    pub reaped: bool,
+}
+
+#[napi(object)]
+pub struct NativeCapabilities {
+    pub kernel: String,
+    pub pidfd_open: bool,
+    pub pidfd_send_signal: bool,
+    pub waitid_pidfd: bool,
+    pub pidfd_info_exit: bool,
+    pub pidfs_identity: bool,
+    pub signalfd: bool,
+}
+
+impl From<&Capabilities> for NativeCapabilities {
+    fn from(c: &Capabilities) -> Self {
+        NativeCapabilities {
+            kernel: c.kernel.clone(),
+            pidfd_open: c.pidfd_open,
+            pidfd_send_signal: c.pidfd_send_signal,
+            waitid_pidfd: c.waitid_pidfd,
+            pidfd_info_exit: c.pidfd_info_exit,
+            pidfs_identity: c.pidfs_identity,
+            signalfd: c.signalfd,
+        }
+    }
+}
+
+#[napi(object)]
+pub struct SourceCount {
+    pub source: String,
+    pub count: f64,
+}
+
+#[napi(object)]
+pub struct NativeStats {
+    pub watched: u32,
+    pub exits_observed: f64,
+    pub reaped_owned: f64,
+    pub unknown_statuses: f64,
+    pub by_source: Vec<SourceCount>,
+    pub queue_depth: u32,
+    pub queue_depth_max: u32,
+    pub pending_statuses: u32,
+    pub status_retries: f64,
+    pub worker_alive: bool,
+    pub worker_restarts: f64,
+    pub wakeups: f64,
+    pub last_wakeup_ms: Option<f64>,
+    pub descriptors_in_use: u32,
+    pub pidfds: u32,
+    pub poison_recoveries: f64,
+}
+
+impl From<Stats> for NativeStats {
+    fn from(s: Stats) -> Self {
+        NativeStats {
+            watched: s.watched as u32,
+            exits_observed: s.exits_observed as f64,
+            reaped_owned: s.reaped_owned as f64,
+            unknown_statuses: s.unknown_statuses as f64,
+            by_source: s
+                .by_source
+                .iter()
+                .map(|(source, count)| SourceCount {
+                    source: source.name().to_owned(),
+                    count: *count as f64,
+                })
+                .collect(),
+            queue_depth: s.queue_depth as u32,
+            queue_depth_max: s.queue_depth_max as u32,
+            pending_statuses: s.pending_statuses as u32,
+            status_retries: s.status_retries as f64,
+            worker_alive: s.worker_alive,
+            worker_restarts: s.worker_restarts as f64,
+            wakeups: s.wakeups as f64,
+            last_wakeup_ms: s.last_wakeup.and_then(|t| {
+                t.duration_since(std::time::UNIX_EPOCH)
+                    .ok()
+                    .map(|d| d.as_secs_f64() * 1000.0)
+            }),
+            descriptors_in_use: s.descriptors_in_use as u32,
+            pidfds: s.pidfds as u32,
+            poison_recoveries: s.poison_recoveries as f64,
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import { binding, type NativeChannel, type NativeExit } from './native.js'
+import { toExitInfo, type ExitInfo } from './exit-info.js'
+
+type Listener = (exit: ExitInfo) => void
+
+/**
+ * This environment's (main thread's or worker's) connection to the native monitor. Routes
+ * each batch of exits to the listener registered for its watch token, and keeps the event
+ * loop alive exactly while something holds it (a pending `exited` promise, an open iterator).
+ */
+export class Channel {
+  readonly native: NativeChannel
+  readonly #watchListeners = new Map<number, Listener>()
+  #holds = 0
+  /** Listener calls that threw; they never disturb other listeners. */
+  listenerErrors = 0
+
+  constructor() {
+    this.native = new binding.NativeChannel(() => this.#deliver())
+  }
+
+  onWatchExit(token: number, listener: Listener): void {
+    this.#watchListeners.set(token, listener)
+  }
+
+  /** Forgets a watch's listener; returns false when it was already gone. */
+  forgetWatch(token: number): boolean {
+    return this.#watchListeners.delete(token)
+  }
+
+  hold(): void {
+    if (this.#holds++ === 0) this.native.setReferenced(true)
+  }
+
+  release(): void {
+    if (--this.#holds === 0) this.native.setReferenced(false)
+  }
+
+  #deliver(): void {
+    for (const exit of this.native.drain()) this.#dispatch(exit)
+  }
+
+  #dispatch(exit: NativeExit): void {
+    if (exit.kind !== 'watch') return
+    const listener = this.#watchListeners.get(exit.target)
+    if (!listener) return
+    this.#watchListeners.delete(exit.target)
+    try {
+      listener(toExitInfo(exit))
+    } catch {
+      this.listenerErrors++
+    }
+  }
+}

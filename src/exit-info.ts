@@ -1,0 +1,47 @@
+import type { NativeExit } from './native.js'
+import { signalName } from './signals.js'
+
+/** How a process ended. */
+export type ExitStatusKind = 'exited' | 'killed' | 'dumped' | 'unknown'
+
+/**
+ * Which kernel interface gave the status:
+ * - `waitid`: exitwatch owned the process and reaped it;
+ * - `waitid-nowait`: read from our own child without reaping it (its owner still gets it);
+ * - `pidfd-info`: `PIDFD_INFO_EXIT` after another owner reaped it (Linux 6.15+);
+ * - `proc-stat`: `/proc/<pid>/stat` of the unreaped zombie, pinned by the pidfd;
+ * - `none`: no source had it, `status` is `'unknown'` (never guessed).
+ */
+export type StatusSource = 'waitid' | 'waitid-nowait' | 'pidfd-info' | 'proc-stat' | 'none'
+
+export interface ExitInfo {
+  pid: number
+  /** Per-boot unique process identity (pidfs inode, Linux 6.9+); null on older kernels. */
+  id: string | null
+  /** Exit code when `status` is 'exited', else null. */
+  code: number | null
+  /** Signal name when `status` is 'killed' or 'dumped', else null. */
+  signal: NodeJS.Signals | `SIG${number}` | null
+  status: ExitStatusKind
+  /** When the monitor observed the exit, in milliseconds since the Unix epoch. */
+  exitedAt: number
+  /** CLOCK_MONOTONIC at the same moment, comparable with `process.hrtime.bigint()`. */
+  monotonicNs: bigint
+  source: StatusSource
+  /** exitwatch reaped the process itself (it owned it). */
+  reaped: boolean
+}
+
+export function toExitInfo(exit: NativeExit): ExitInfo {
+  return {
+    pid: exit.pid,
+    id: exit.id ?? null,
+    code: exit.code ?? null,
+    signal: exit.signal === undefined ? null : signalName(exit.signal),
+    status: exit.status as ExitStatusKind,
+    exitedAt: exit.exitedAtMs,
+    monotonicNs: exit.monotonicNs,
+    source: exit.source as StatusSource,
+    reaped: exit.reaped,
+  }
+}

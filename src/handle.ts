@@ -1,0 +1,80 @@
+import type { Channel } from './channel.js'
+import { ExitwatchError, native } from './errors.js'
+import type { ExitInfo } from './exit-info.js'
+import { signalNumber } from './signals.js'
+
+/** One watched process. */
+export class ProcessHandle implements Disposable {
+  readonly pid: number
+  /** Resolves with the exit once observed; rejects with ECANCELED if disposed first. */
+  readonly exited: Promise<ExitInfo>
+  readonly #channel: Channel
+  readonly #token: number
+  #exit: ExitInfo | undefined
+  #settled = false
+  #referenced = true
+  #reject!: (error: ExitwatchError) => void
+
+  /** @internal use `ExitMonitor.watch()` */
+  constructor(channel: Channel, pid: number, token: number) {
+    this.pid = pid
+    this.#channel = channel
+    this.#token = token
+    this.exited = new Promise<ExitInfo>((resolve, reject) => {
+      this.#reject = reject
+      channel.onWatchExit(token, (exit) => {
+        this.#exit = exit
+        this.#settle()
+        resolve(exit)
+      })
+    })
+    // A disposal nobody awaits must not become an unhandled rejection.
+    this.exited.catch(() => {})
+    channel.hold()
+  }
+
+  /** The exit, once observed. */
+  get exit(): ExitInfo | undefined {
+    return this.#exit
+  }
+
+  /**
+   * Sends a signal through the process's pidfd: it can only reach this process, never one
+   * that reused its pid. Throws ESRCH once the exit has been observed.
+   */
+  kill(signal: NodeJS.Signals | number = 'SIGTERM'): void {
+    const number = signalNumber(signal)
+    if (this.#settled) {
+      throw new ExitwatchError('ESRCH', `process ${this.pid} has already exited; nothing was signalled`)
+    }
+    native(() => this.#channel.native.kill(this.#token, number))
+  }
+
+  /** Lets the event loop end while this process still runs (like `ChildProcess.unref()`). */
+  unref(): this {
+    if (this.#referenced && !this.#settled) this.#channel.release()
+    this.#referenced = false
+    return this
+  }
+
+  /** Keeps the event loop alive until the exit (the default). */
+  ref(): this {
+    if (!this.#referenced && !this.#settled) this.#channel.hold()
+    this.#referenced = true
+    return this
+  }
+
+  /** Stops watching. A pending `exited` rejects with ECANCELED. Safe to call twice. */
+  [Symbol.dispose](): void {
+    if (this.#settled) return
+    this.#channel.forgetWatch(this.#token)
+    native(() => this.#channel.native.unwatch(this.#token))
+    this.#settle()
+    this.#reject(new ExitwatchError('ECANCELED', `the watch of process ${this.pid} was disposed before it exited`))
+  }
+
+  #settle(): void {
+    this.#settled = true
+    if (this.#referenced) this.#channel.release()
+  }
+}
