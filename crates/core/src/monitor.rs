@@ -230,6 +230,10 @@ impl Monitor {
     /// Tells the monitor a SIGCHLD arrived (for hosts where someone else owns SIGCHLD, such
     /// as Node's libuv): statuses that were held back are retried now.
     pub fn notify_sigchld(&self) {
+        // Most SIGCHLDs concern exits the pidfds already reported: wake only if needed.
+        if lock(&self.shared.registry).pending.is_empty() {
+            return;
+        }
         self.shared.retry_requested.store(true, Ordering::Release);
         self.shared.wake();
     }

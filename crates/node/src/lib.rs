@@ -4,9 +4,7 @@
 
 use std::sync::Arc;
 
-use exitwatch_core::{
-    Error as CoreError, Event, ExitStatus, Inbox, Monitor, Target, WatchOptions,
-};
+use exitwatch_core::{Error as CoreError, Event, ExitStatus, Inbox, Monitor, Target, WatchOptions};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
@@ -14,7 +12,6 @@ use napi_derive::napi;
 mod convert;
 
 use convert::{to_pid, NativeCapabilities, NativeExit, NativeStats};
-
 
 /// Errors reach JavaScript as `[CODE] message`; the TypeScript layer turns the stable code
 /// into a typed `ExitwatchError` (napi-rs sets `err.code` only from its own statuses).
@@ -50,8 +47,7 @@ impl NativeChannel {
             .build_threadsafe_function::<()>()
             .callee_handled::<false>()
             .weak::<true>()
-            .build_callback(|_| Ok(()))
-?;
+            .build_callback(|_| Ok(()))?;
         let on_ready = Arc::new(on_ready);
         let wake = on_ready.clone();
         let inbox = monitor()?.inbox(Some(Box::new(move || {

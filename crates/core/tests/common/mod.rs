@@ -28,8 +28,11 @@ pub fn read_pid(child: &mut Child) -> i32 {
 /// A grandchild that exits with `code` at once, left an unreaped zombie by its parent (a
 /// child of ours that just sleeps). Returns (parent child, grandchild pid).
 pub fn foreign_zombie(code: i32) -> (Child, i32) {
-    // `exec sleep` replaces the shell, so nothing ever waits for the background job.
-    let mut parent = sh(&format!("(exit {code}) & echo $!; exec sleep 30"));
+    // `exec sleep` replaces the shell before the job exits, so nothing ever reaps it (a shell
+    // could reap a job that finished before the exec).
+    let mut parent = sh(&format!(
+        "(sleep 0.1; exit {code}) & echo $!; exec sleep 30"
+    ));
     let pid = read_pid(&mut parent);
     wait_until(|| proc_state(pid) == Some('Z'));
     (parent, pid)
