@@ -11,6 +11,7 @@ type Listener = (exit: ExitInfo) => void
 export class Channel {
   readonly native: NativeChannel
   readonly #watchListeners = new Map<number, Listener>()
+  readonly #subscriptionListeners = new Map<number, Listener>()
   #holds = 0
   /** Listener calls that threw; they never disturb other listeners. */
   listenerErrors = 0
@@ -28,6 +29,14 @@ export class Channel {
     return this.#watchListeners.delete(token)
   }
 
+  onSubscriptionExit(id: number, listener: Listener): void {
+    this.#subscriptionListeners.set(id, listener)
+  }
+
+  forgetSubscription(id: number): void {
+    this.#subscriptionListeners.delete(id)
+  }
+
   hold(): void {
     if (this.#holds++ === 0) this.native.setReferenced(true)
   }
@@ -41,10 +50,10 @@ export class Channel {
   }
 
   #dispatch(exit: NativeExit): void {
-    if (exit.kind !== 'watch') return
-    const listener = this.#watchListeners.get(exit.target)
+    const watch = exit.kind === 'watch'
+    const listener = (watch ? this.#watchListeners : this.#subscriptionListeners).get(exit.target)
     if (!listener) return
-    this.#watchListeners.delete(exit.target)
+    if (watch) this.#watchListeners.delete(exit.target)
     try {
       listener(toExitInfo(exit))
     } catch {

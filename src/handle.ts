@@ -15,14 +15,25 @@ export class ProcessHandle implements Disposable {
   #referenced = true
   #reject!: (error: ExitwatchError) => void
 
-  /** @internal use `ExitMonitor.watch()` */
-  constructor(channel: Channel, pid: number, token: number) {
+  /**
+   * @internal use `ExitMonitor.watch()` or `Subscription.claim()`. `watch` is the token of a
+   * native watch, or the exit itself when it was already known.
+   */
+  constructor(channel: Channel, pid: number, watch: number | ExitInfo) {
     this.pid = pid
     this.#channel = channel
-    this.#token = token
+    if (typeof watch !== 'number') {
+      this.#token = -1
+      this.#exit = watch
+      this.#settled = true
+      this.#referenced = false
+      this.exited = Promise.resolve(watch)
+      return
+    }
+    this.#token = watch
     this.exited = new Promise<ExitInfo>((resolve, reject) => {
       this.#reject = reject
-      channel.onWatchExit(token, (exit) => {
+      channel.onWatchExit(watch, (exit) => {
         this.#exit = exit
         this.#settle()
         resolve(exit)

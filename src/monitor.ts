@@ -1,18 +1,19 @@
-import { ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { isMainThread } from 'node:worker_threads'
 import { Channel } from './channel.js'
-import { ExitwatchError, invalid, native } from './errors.js'
+import { native } from './errors.js'
+import type { ExitInfo, StatusSource } from './exit-info.js'
+import { ExitStream } from './exit-stream.js'
 import { ProcessHandle } from './handle.js'
 import { binding, type NativeCapabilities } from './native.js'
-import type { StatusSource } from './exit-info.js'
+import { Subscription } from './subscription.js'
+import { pidOf, type WatchOptions } from './target.js'
 
-export interface WatchOptions {
-  /**
-   * exitwatch owns the process and reaps it, so it never lingers as a zombie. Only for
-   * children of this process that nobody else waits for (not for a `ChildProcess`: libuv
-   * owns those). Default false: the status is read without reaping.
-   */
-  reap?: boolean
+export type { WatchOptions }
+
+export interface ExitsOptions {
+  /** Ends the iteration when aborted (a pending `next()` rejects with the abort reason). */
+  signal?: AbortSignal
 }
 
 export type Capabilities = NativeCapabilities
@@ -37,8 +38,9 @@ export interface Stats {
   /** Times the monitor thread woke up. */
   wakeups: number
   lastWakeupAt: number | null
+  /** Subscriptions (iterators, pre-start subscriptions, listeners) of all environments. */
+  subscriptions: number
   descriptorsInUse: number
-  pidfds: number
   poisonRecoveries: number
   /** Listener calls in this environment that threw. */
   listenerErrors: number
@@ -76,6 +78,35 @@ export class ExitMonitor {
     return new ProcessHandle(this.#channel, pid, token)
   }
 
+  /**
+   * Every exit the monitor observes from now on, in order. Each iterator has its own
+   * unbounded queue; `break` unsubscribes at once. An open iterator keeps the event loop alive.
+   */
+  exits(options: ExitsOptions = {}): ExitStream {
+    return new ExitStream(this.#channel, options.signal)
+  }
+
+  /** A pre-start subscription: see `Subscription.claim()`. */
+  subscribe(): Subscription {
+    return new Subscription(this.#channel)
+  }
+
+  /**
+   * Calls `listener` with every exit observed from now on. A listener that throws is counted
+   * in `stats().listenerErrors` and disturbs nothing else. Does not keep the event loop alive.
+   */
+  onExit(listener: (exit: ExitInfo) => void): Disposable {
+    const channel = this.#channel
+    const id = native(() => channel.native.subscribe())
+    channel.onSubscriptionExit(id, listener)
+    return {
+      [Symbol.dispose]() {
+        channel.forgetSubscription(id)
+        native(() => channel.native.unsubscribe(id))
+      },
+    }
+  }
+
   capabilities(): Capabilities {
     return native(() => binding.capabilities())
   }
@@ -97,36 +128,10 @@ export class ExitMonitor {
       workerRestarts: s.workerRestarts,
       wakeups: s.wakeups,
       lastWakeupAt: s.lastWakeupMs ?? null,
+      subscriptions: s.subscriptions,
       descriptorsInUse: s.descriptorsInUse,
-      pidfds: s.pidfds,
       poisonRecoveries: s.poisonRecoveries,
       listenerErrors: this.#channel.listenerErrors,
     }
   }
-}
-
-function pidOf(target: unknown, options: WatchOptions): number {
-  if (typeof target === 'number') return target
-  if (target instanceof ChildProcess) {
-    if (options.reap) {
-      throw invalid('reap: true is refused for a ChildProcess: libuv owns it and would lose its exit status')
-    }
-    if (target.pid === undefined) {
-      throw new ExitwatchError('ESRCH', 'the ChildProcess has no pid: it failed to spawn')
-    }
-    if (target.exitCode !== null || target.signalCode !== null) {
-      throw new ExitwatchError(
-        'ESRCH',
-        `process ${target.pid} has already exited and been reaped by Node (see child.exitCode / child.signalCode)`,
-      )
-    }
-    return target.pid
-  }
-  throw invalid(`watch() takes a pid (number) or a ChildProcess, not ${describe(target)}`)
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null'
-  if (typeof value === 'object') return `an object (${value.constructor?.name ?? 'Object'})`
-  return `${typeof value} ${String(value)}`
 }

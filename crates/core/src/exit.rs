@@ -93,8 +93,10 @@ pub struct ExitInfo {
     pub exited_at: SystemTime,
     /// `CLOCK_MONOTONIC` (ns) at the same moment: comparable with Node's `process.hrtime`.
     pub monotonic_ns: u64,
-    /// exitwatch reaped it (it owned the process).
+    /// exitwatch reaped it (it owned the process, or it was an orphan).
     pub reaped: bool,
+    /// An orphan (a zombie child nobody claimed) reaped by exitwatch as PID 1 / subreaper.
+    pub orphan: bool,
 }
 
 #[cfg(test)]

@@ -26,21 +26,17 @@ impl Faults {
 }
 
 impl Monitor {
-    /// Makes the monitor thread panic on its next wake-up (outside any lock).
+    /// Makes the monitor thread panic on its next wake-up, after it took that wake-up's
+    /// readiness reports and before it handled them (they are lost unless re-armed).
     pub fn inject_panic(&self) {
-        self.shared
-            .faults
-            .panic_in_loop
-            .store(true, Ordering::Release);
-        self.shared.wake();
+        let faults = &self.shared.faults;
+        faults.panic_in_loop.store(true, Ordering::Release);
     }
 
-    /// Makes the monitor thread panic while holding the registry lock, poisoning it.
+    /// Makes the monitor thread panic on its next wake-up while holding the registry lock,
+    /// poisoning it.
     pub fn inject_poisoned_registry(&self) {
-        self.shared
-            .faults
-            .poison_registry
-            .store(true, Ordering::Release);
-        self.shared.wake();
+        let faults = &self.shared.faults;
+        faults.poison_registry.store(true, Ordering::Release);
     }
 }

@@ -81,6 +81,15 @@ impl Inbox {
         event
     }
 
+    /// The newest queued exit of `pid` addressed to `target`, left in place.
+    pub(crate) fn find(&self, target: Target, pid: i32) -> Option<ExitInfo> {
+        lock(&self.events)
+            .iter()
+            .rev()
+            .find(|e| e.target == target && e.exit.pid == pid)
+            .map(|e| e.exit)
+    }
+
     /// Drops every queued event (the consumer went away).
     pub(crate) fn clear(&self) {
         let mut events = lock(&self.events);

@@ -1,14 +1,17 @@
-//! The public entry point: registers processes, hands out inboxes, and keeps exactly one
-//! monitor thread alive.
+//! The public entry point: registers processes and subscriptions, hands out inboxes, and
+//! keeps exactly one monitor thread alive.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use crate::capabilities::Capabilities;
 use crate::error::{Error, ErrorCode, Result};
-use crate::inbox::{Inbox, Waker};
-use crate::registry::{Process, Registry, Watcher};
+use crate::exit::ExitInfo;
+use crate::inbox::{Inbox, Target, Waker};
+use crate::orphans::OrphanPolicy;
+use crate::registry::{Process, Registry, Subscriber, Watcher};
 use crate::stats::{Counters, Stats};
 use crate::sync::lock;
 use crate::sys::{self, Interest};
@@ -20,6 +23,15 @@ pub struct WatchOptions {
     /// exitwatch owns the process and reaps it (it must be a child of this process). Without
     /// it the status is read with `WNOWAIT` and the zombie is left to its owner.
     pub reap: bool,
+}
+
+/// The outcome of [`Monitor::claim`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claimed {
+    /// The process had already exited during the subscription.
+    Exited(ExitInfo),
+    /// It had not: it is watched now, under this token.
+    Watching(u64),
 }
 
 /// State shared by the API and the monitor thread.
@@ -35,14 +47,19 @@ pub(crate) struct Shared {
     /// A monitor thread was started before: the next start is a restart.
     pub ever_started: AtomicBool,
     pub shutdown: AtomicBool,
-    /// Asks the monitor thread to retry statuses that were not readable yet.
-    pub retry_requested: AtomicBool,
+    /// Asks the monitor thread to retry statuses that were not readable yet and to look for
+    /// orphans (a SIGCHLD arrived, or the orphan policy changed).
+    pub rescan_requested: AtomicBool,
+    pub orphans: OrphanPolicy,
+    pub signalfd: OnceLock<OwnedFd>,
     #[cfg(feature = "fault-injection")]
     pub faults: crate::fault::Faults,
 }
 
 /// The epoll key of the wake-up eventfd; process keys start at 1 and never reach it.
 pub(crate) const WAKE_KEY: u64 = u64::MAX;
+/// The epoll key of the SIGCHLD signalfd (Rust hosts that own SIGCHLD).
+pub(crate) const SIGNAL_KEY: u64 = u64::MAX - 1;
 
 impl Shared {
     pub fn next_id(&self) -> u64 {
@@ -51,6 +68,12 @@ impl Shared {
 
     pub fn wake(&self) {
         sys::eventfd_signal(self.wake.as_fd());
+    }
+
+    /// Wakes the monitor thread to retry pending statuses and look for orphans.
+    pub fn request_rescan(&self) {
+        self.rescan_requested.store(true, Ordering::Release);
+        self.wake();
     }
 
     /// Starts the monitor thread if it is not running (first use, or after it died).
@@ -101,7 +124,9 @@ impl Monitor {
             spawn_lock: Mutex::new(()),
             ever_started: AtomicBool::new(false),
             shutdown: AtomicBool::new(false),
-            retry_requested: AtomicBool::new(false),
+            rescan_requested: AtomicBool::new(false),
+            orphans: OrphanPolicy::default(),
+            signalfd: OnceLock::new(),
             #[cfg(feature = "fault-injection")]
             faults: Default::default(),
         });
@@ -138,6 +163,12 @@ impl Monitor {
     /// Returns the token. The pidfd is opened here, so the watch names the process that
     /// has this pid now, never a later one.
     pub fn register(&self, pid: i32, options: WatchOptions, inbox: &Arc<Inbox>) -> Result<u64> {
+        self.ready_to_watch(pid)?;
+        let mut registry = lock(&self.shared.registry);
+        self.register_locked(&mut registry, pid, options, Some(inbox))
+    }
+
+    fn ready_to_watch(&self, pid: i32) -> Result<()> {
         validate_pid(pid)?;
         self.shared.ensure_worker()?;
         if !self.shared.caps.pidfd_open {
@@ -146,45 +177,66 @@ impl Monitor {
                 "this kernel has no pidfd_open (Linux 5.3+ is required to watch processes)",
             ));
         }
+        Ok(())
+    }
+
+    /// Opens the pidfd under the registry lock: the monitor thread reaps owned processes
+    /// under the same lock, so a pid it reaps cannot be reused and opened here before its
+    /// exit is in the inboxes (what makes `claim` exact). Every call here is non-blocking.
+    /// Without an inbox the process is only claimed (known to have an owner).
+    fn register_locked(
+        &self,
+        registry: &mut Registry,
+        pid: i32,
+        options: WatchOptions,
+        inbox: Option<&Arc<Inbox>>,
+    ) -> Result<u64> {
         let pidfd = sys::pidfd_open(pid).map_err(|e| Error::from_io(&e, pid, "watch"))?;
         if options.reap {
             ensure_child(&pidfd, pid)?;
         }
         let id = sys::pidfd_identity(pidfd.as_fd());
         let token = self.shared.next_id();
-        let watcher = Watcher {
-            token,
-            inbox: inbox.clone(),
+        let watchers: Vec<Watcher> = inbox
+            .map(|inbox| Watcher {
+                token,
+                inbox: inbox.clone(),
+            })
+            .into_iter()
+            .collect();
+        let key = match registry.find_same_process(pid, id) {
+            Some(key) => {
+                let process = registry.processes.get_mut(&key).expect("found above");
+                process.reap |= options.reap;
+                process.watchers.extend(watchers);
+                key
+            }
+            None => {
+                let key = self.shared.next_id();
+                // Registered before it is armed, so the monitor thread always finds it.
+                sys::epoll_add(
+                    self.shared.epoll.as_fd(),
+                    pidfd.as_raw_fd(),
+                    key,
+                    Interest::ReadableOnce,
+                )
+                .map_err(|e| Error::from_io(&e, pid, "watch"))?;
+                registry.insert_process(
+                    key,
+                    Process {
+                        pid,
+                        id,
+                        pidfd: Arc::new(pidfd),
+                        reap: options.reap,
+                        watchers,
+                    },
+                );
+                key
+            }
         };
-
-        let mut registry = lock(&self.shared.registry);
-        if let Some(key) = registry.find_same_process(pid, id) {
-            let process = registry.processes.get_mut(&key).expect("found above");
-            process.reap |= options.reap;
-            process.watchers.push(watcher);
+        if inbox.is_some() {
             registry.watches.insert(token, key);
-            return Ok(token);
         }
-        let key = self.shared.next_id();
-        // Registered before it is armed, so the monitor thread always finds the process.
-        sys::epoll_add(
-            self.shared.epoll.as_fd(),
-            pidfd.as_raw_fd(),
-            key,
-            Interest::ReadableOnce,
-        )
-        .map_err(|e| Error::from_io(&e, pid, "watch"))?;
-        registry.insert_process(
-            key,
-            Process {
-                pid,
-                id,
-                pidfd: Arc::new(pidfd),
-                reap: options.reap,
-                watchers: vec![watcher],
-            },
-        );
-        registry.watches.insert(token, key);
         Ok(token)
     }
 
@@ -194,8 +246,51 @@ impl Monitor {
         lock(&self.shared.registry).unwatch(token)
     }
 
-    /// The consumer of `inbox` is gone: removes its watches (owned processes are still
-    /// reaped) and drops what was queued for it.
+    /// Appends every exit observed from now on to `inbox` as `Target::Subscription(id)`.
+    /// Returns the id.
+    pub fn subscribe_inbox(&self, inbox: &Arc<Inbox>) -> Result<u64> {
+        self.shared.ensure_worker()?;
+        let id = self.shared.next_id();
+        lock(&self.shared.registry).subscribers.push(Subscriber {
+            id,
+            inbox: inbox.clone(),
+        });
+        Ok(id)
+    }
+
+    /// Ends a subscription: nothing more is appended for it, and what was queued for it and
+    /// not taken yet is dropped. Synchronous; false when already ended.
+    pub fn unsubscribe(&self, id: u64) -> bool {
+        lock(&self.shared.registry).unsubscribe(id)
+    }
+
+    /// Claims `pid` for a subscription: its exit if the subscription already holds one
+    /// (still queued in its inbox), else a new watch delivering to `watch_inbox`. Atomic
+    /// with respect to the monitor's reaping, so a recycled pid is never watched by mistake.
+    pub fn claim(
+        &self,
+        subscription: u64,
+        pid: i32,
+        options: WatchOptions,
+        watch_inbox: &Arc<Inbox>,
+    ) -> Result<Claimed> {
+        self.ready_to_watch(pid)?;
+        let mut registry = lock(&self.shared.registry);
+        let subscriber = registry.subscriber(subscription).ok_or_else(|| {
+            Error::invalid("the subscription was disposed: subscribe() again before claiming")
+        })?;
+        if let Some(exit) = subscriber
+            .inbox
+            .find(Target::Subscription(subscription), pid)
+        {
+            return Ok(Claimed::Exited(exit));
+        }
+        self.register_locked(&mut registry, pid, options, Some(watch_inbox))
+            .map(Claimed::Watching)
+    }
+
+    /// The consumer of `inbox` is gone: removes its watches and subscriptions (owned
+    /// processes are still reaped) and drops what was queued for it.
     pub fn close_inbox(&self, inbox: &Arc<Inbox>) {
         lock(&self.shared.registry).remove_inbox(inbox);
         inbox.clear();
@@ -204,6 +299,9 @@ impl Monitor {
     /// Sends `signal` to the watched process through its pidfd. Fails with `ESRCH` once its
     /// exit has been observed: a recycled pid is never signalled.
     pub fn kill(&self, token: u64, signal: i32) -> Result<()> {
+        if !(0..=64).contains(&signal) {
+            return Err(Error::invalid(format!("{signal} is not a signal number")));
+        }
         let (pid, pidfd) = {
             let registry = lock(&self.shared.registry);
             let process = registry
@@ -218,9 +316,6 @@ impl Monitor {
                 })?;
             (process.pid, process.pidfd.clone())
         };
-        if !(0..=64).contains(&signal) {
-            return Err(Error::invalid(format!("{signal} is not a signal number")));
-        }
         sys::pidfd_send_signal(pidfd.as_fd(), signal).map_err(|e| match e.raw_os_error() {
             Some(libc::ESRCH) => Error::exited(pid),
             _ => Error::from_io(&e, pid, "kill"),
@@ -228,24 +323,94 @@ impl Monitor {
     }
 
     /// Tells the monitor a SIGCHLD arrived (for hosts where someone else owns SIGCHLD, such
-    /// as Node's libuv): statuses that were held back are retried now.
+    /// as Node's libuv): held-back statuses are retried and orphans looked for.
     pub fn notify_sigchld(&self) {
         // Most SIGCHLDs concern exits the pidfds already reported: wake only if needed.
-        if lock(&self.shared.registry).pending.is_empty() {
+        if !self.shared.orphans.enabled.load(Ordering::Acquire)
+            && lock(&self.shared.registry).pending.is_empty()
+        {
             return;
         }
-        self.shared.retry_requested.store(true, Ordering::Release);
-        self.shared.wake();
+        self.shared.request_rescan();
+    }
+
+    /// Reaps orphans: zombie children nobody claimed, once they stayed zombies for `grace`.
+    /// Sets PR_SET_CHILD_SUBREAPER unless this process is PID 1 (orphans of the namespace
+    /// come to PID 1 anyway). Their exits go to every subscription, marked `orphan`.
+    pub fn enable_orphan_reaping(&self, grace: Duration) -> Result<()> {
+        self.shared.ensure_worker()?;
+        if sys::getpid() != 1 {
+            sys::set_child_subreaper()
+                .map_err(|e| Error::from_io(&e, 0, "PR_SET_CHILD_SUBREAPER"))?;
+        }
+        let grace_ms = grace.as_millis().min(u64::MAX as u128) as u64;
+        self.shared
+            .orphans
+            .grace_ms
+            .store(grace_ms, Ordering::Relaxed);
+        self.shared.orphans.enabled.store(true, Ordering::Release);
+        self.shared.request_rescan();
+        Ok(())
+    }
+
+    /// Claims a child whose owner will reap it (e.g. one Node's `child_process` started), so
+    /// orphan reaping never takes it. Its exit still reaches the subscriptions.
+    pub fn claim_child(&self, pid: i32) -> Result<()> {
+        self.ready_to_watch(pid)?;
+        let mut registry = lock(&self.shared.registry);
+        self.register_locked(&mut registry, pid, WatchOptions::default(), None)
+            .map(|_| ())
+    }
+
+    /// Pauses orphan reaping while a synchronous spawn runs (its child is its own to reap).
+    /// Calls nest; each must be matched by `resume_orphan_reaping`.
+    pub fn suspend_orphan_reaping(&self) {
+        self.shared.orphans.suspended.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub fn resume_orphan_reaping(&self) {
+        let previous = self.shared.orphans.suspended.fetch_sub(1, Ordering::AcqRel);
+        if previous == 1 {
+            self.shared.request_rescan();
+        }
+    }
+
+    /// For Rust hosts that own SIGCHLD: receive it through a signalfd on the monitor thread.
+    /// SIGCHLD must be blocked in every thread of the process (block it in `main` before
+    /// any thread starts, this monitor's included).
+    pub fn use_signalfd(&self) -> Result<()> {
+        let io = |e: std::io::Error| Error::from_io(&e, 0, "signalfd");
+        if self.shared.signalfd.get().is_some() {
+            return Ok(());
+        }
+        let fd = sys::signalfd_sigchld().map_err(io)?;
+        sys::epoll_add(
+            self.shared.epoll.as_fd(),
+            fd.as_raw_fd(),
+            SIGNAL_KEY,
+            Interest::Readable,
+        )
+        .map_err(io)?;
+        let _ = self.shared.signalfd.set(fd);
+        self.shared.request_rescan();
+        Ok(())
     }
 
     pub fn stats(&self) -> Stats {
-        let (watched, pending) = {
+        let (watched, pending, subscriptions) = {
             let registry = lock(&self.shared.registry);
-            (registry.processes.len(), registry.pending.len())
+            (
+                registry.processes.len(),
+                registry.pending.len(),
+                registry.subscribers.len(),
+            )
         };
-        self.shared
-            .counters
-            .snapshot(watched, watched, pending, sys::open_descriptor_count())
+        self.shared.counters.snapshot(
+            watched,
+            pending,
+            subscriptions,
+            sys::open_descriptor_count(),
+        )
     }
 }
 

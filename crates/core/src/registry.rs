@@ -24,6 +24,12 @@ pub(crate) struct Watcher {
     pub inbox: Arc<Inbox>,
 }
 
+/// Receives every exit the monitor observes.
+pub(crate) struct Subscriber {
+    pub id: u64,
+    pub inbox: Arc<Inbox>,
+}
+
 #[derive(Default)]
 pub(crate) struct Registry {
     /// Process key (also its epoll key) → process.
@@ -34,6 +40,8 @@ pub(crate) struct Registry {
     by_pid: HashMap<i32, u64>,
     /// Process keys whose pidfd was readable but whose status was not there yet.
     pub pending: HashSet<u64>,
+    /// In subscription order.
+    pub subscribers: Vec<Subscriber>,
 }
 
 impl Registry {
@@ -43,6 +51,11 @@ impl Registry {
         id?;
         let key = *self.by_pid.get(&pid)?;
         (self.processes.get(&key)?.id == id).then_some(key)
+    }
+
+    /// True when some registered process has this pid (it has an owner who claimed it).
+    pub fn is_registered(&self, pid: i32) -> bool {
+        self.by_pid.contains_key(&pid)
     }
 
     pub fn insert_process(&mut self, key: u64, process: Process) {
@@ -77,8 +90,23 @@ impl Registry {
         true
     }
 
-    /// Removes every watch that delivers to `inbox`.
+    /// Removes a subscription and what was queued for it. False for an unknown id.
+    pub fn unsubscribe(&mut self, id: u64) -> bool {
+        let Some(i) = self.subscribers.iter().position(|s| s.id == id) else {
+            return false;
+        };
+        let subscriber = self.subscribers.remove(i);
+        subscriber.inbox.discard(Target::Subscription(id));
+        true
+    }
+
+    pub fn subscriber(&self, id: u64) -> Option<&Subscriber> {
+        self.subscribers.iter().find(|s| s.id == id)
+    }
+
+    /// Removes every watch and subscription that delivers to `inbox`.
     pub fn remove_inbox(&mut self, inbox: &Arc<Inbox>) {
+        self.subscribers.retain(|s| !Arc::ptr_eq(&s.inbox, inbox));
         let tokens: Vec<u64> = self
             .processes
             .values()
@@ -99,14 +127,26 @@ impl Registry {
         };
         for watcher in process.watchers {
             self.watches.remove(&watcher.token);
-            let event = Event {
-                target: Target::Watch(watcher.token),
-                exit,
-            };
-            if watcher.inbox.push(event) && !to_wake.iter().any(|i| Arc::ptr_eq(i, &watcher.inbox))
-            {
-                to_wake.push(watcher.inbox);
-            }
+            push(&watcher.inbox, Target::Watch(watcher.token), exit, to_wake);
         }
+        self.broadcast(exit, to_wake);
+    }
+
+    /// Appends an exit to every subscription.
+    pub fn broadcast(&self, exit: ExitInfo, to_wake: &mut Vec<Arc<Inbox>>) {
+        for subscriber in &self.subscribers {
+            push(
+                &subscriber.inbox,
+                Target::Subscription(subscriber.id),
+                exit,
+                to_wake,
+            );
+        }
+    }
+}
+
+fn push(inbox: &Arc<Inbox>, target: Target, exit: ExitInfo, to_wake: &mut Vec<Arc<Inbox>>) {
+    if inbox.push(Event { target, exit }) && !to_wake.iter().any(|i| Arc::ptr_eq(i, inbox)) {
+        to_wake.push(inbox.clone());
     }
 }

@@ -9,6 +9,7 @@ use crate::exit::{ExitInfo, StatusSource};
 pub(crate) struct Counters {
     pub exits_observed: AtomicU64,
     pub reaped_owned: AtomicU64,
+    pub reaped_orphans: AtomicU64,
     pub unknown_statuses: AtomicU64,
     pub by_source: [AtomicU64; StatusSource::ALL.len()],
     pub queue_depth: AtomicUsize,
@@ -37,7 +38,9 @@ impl Counters {
         if exit.source == StatusSource::None {
             self.unknown_statuses.fetch_add(1, Ordering::Relaxed);
         }
-        if exit.reaped {
+        if exit.orphan {
+            self.reaped_orphans.fetch_add(1, Ordering::Relaxed);
+        } else if exit.reaped {
             self.reaped_owned.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -60,6 +63,8 @@ pub struct Stats {
     pub exits_observed: u64,
     /// Processes exitwatch reaped because it owned them (`reap: true`).
     pub reaped_owned: u64,
+    /// Orphans exitwatch reaped as PID 1 / subreaper.
+    pub reaped_orphans: u64,
     /// Exits whose status no source had (`status: Unknown`).
     pub unknown_statuses: u64,
     /// Exits per status source.
@@ -75,10 +80,10 @@ pub struct Stats {
     /// Times the monitor thread returned from `epoll_wait`.
     pub wakeups: u64,
     pub last_wakeup: Option<SystemTime>,
-    /// Open descriptors of the whole process.
+    /// Subscriptions (iterators, pre-start subscriptions) open now.
+    pub subscriptions: usize,
+    /// Open descriptors of the whole process (each watched process holds one pidfd).
     pub descriptors_in_use: usize,
-    /// Pidfds the monitor holds.
-    pub pidfds: usize,
     pub poison_recoveries: u64,
 }
 
@@ -86,8 +91,8 @@ impl Counters {
     pub fn snapshot(
         &self,
         watched: usize,
-        pidfds: usize,
         pending_statuses: usize,
+        subscriptions: usize,
         descriptors_in_use: usize,
     ) -> Stats {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
@@ -96,6 +101,7 @@ impl Counters {
             watched,
             exits_observed: load(&self.exits_observed),
             reaped_owned: load(&self.reaped_owned),
+            reaped_orphans: load(&self.reaped_orphans),
             unknown_statuses: load(&self.unknown_statuses),
             by_source: StatusSource::ALL
                 .iter()
@@ -109,8 +115,8 @@ impl Counters {
             worker_restarts: load(&self.worker_restarts),
             wakeups: load(&self.wakeups),
             last_wakeup: (last != 0).then(|| UNIX_EPOCH + Duration::from_millis(last)),
+            subscriptions,
             descriptors_in_use,
-            pidfds,
             poison_recoveries: crate::sync::POISON_RECOVERIES.load(Ordering::Relaxed),
         }
     }

@@ -177,6 +177,33 @@ pub fn eventfd_drain(fd: BorrowedFd<'_>) {
     unsafe { libc::read(fd.as_raw_fd(), (&mut value as *mut u64).cast(), 8) };
 }
 
+/// A non-blocking signalfd for SIGCHLD. The caller must have SIGCHLD blocked in every
+/// thread, or the signal is delivered to a handler instead.
+pub fn signalfd_sigchld() -> io::Result<OwnedFd> {
+    // SAFETY: a valid sigset built in place; we own the returned descriptor.
+    unsafe {
+        let mut mask = std::mem::zeroed::<libc::sigset_t>();
+        libc::sigemptyset(&mut mask);
+        libc::sigaddset(&mut mask, libc::SIGCHLD);
+        let fd = check(libc::signalfd(-1, &mask, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK).into())?;
+        Ok(OwnedFd::from_raw_fd(fd as RawFd))
+    }
+}
+
+/// Reads and discards every queued signal: SIGCHLDs coalesce, so only "some arrived" matters.
+pub fn signalfd_drain(fd: BorrowedFd<'_>) {
+    let mut buffer = [0u8; 128 * 16];
+    // SAFETY: reads into a valid buffer; stops at EAGAIN (nothing left).
+    while unsafe { libc::read(fd.as_raw_fd(), buffer.as_mut_ptr().cast(), buffer.len()) } > 0 {}
+}
+
+/// Makes this process a child subreaper: orphaned descendants are re-parented to it.
+pub fn set_child_subreaper() -> io::Result<()> {
+    // SAFETY: plain prctl with integer arguments.
+    check(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) }.into())?;
+    Ok(())
+}
+
 pub fn epoll_create() -> io::Result<OwnedFd> {
     // SAFETY: plain syscall; we own the returned descriptor.
     let fd = check(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) }.into())?;

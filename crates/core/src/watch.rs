@@ -22,17 +22,26 @@ impl Monitor {
     pub fn watch(&self, pid: i32, options: WatchOptions) -> Result<Watch<'_>> {
         let inbox = self.inbox(None);
         let token = self.register(pid, options, &inbox)?;
-        Ok(Watch {
-            monitor: self,
+        Ok(Watch::from_token(self, pid, token, inbox))
+    }
+}
+
+impl<'m> Watch<'m> {
+    pub(crate) fn from_token(
+        monitor: &'m Monitor,
+        pid: i32,
+        token: u64,
+        inbox: Arc<Inbox>,
+    ) -> Self {
+        Watch {
+            monitor,
             pid,
             token,
             inbox,
             exit: OnceLock::new(),
-        })
+        }
     }
-}
 
-impl Watch<'_> {
     pub fn pid(&self) -> i32 {
         self.pid
     }

@@ -7,12 +7,13 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use crate::collect::{collect_exit, Collected};
 use crate::exit::ExitInfo;
 use crate::inbox::Inbox;
-use crate::monitor::{Shared, WAKE_KEY};
+use crate::monitor::{Shared, SIGNAL_KEY, WAKE_KEY};
+use crate::orphans::OrphanReaper;
 use crate::sync::lock;
 use crate::sys::{self, Interest};
 
@@ -64,10 +65,12 @@ fn run(shared: Arc<Shared>, restart: bool) {
     let mut events = Vec::with_capacity(EVENTS_PER_WAKE);
     let mut ready: Vec<u64> = Vec::new();
     let mut to_wake: Vec<Arc<Inbox>> = Vec::new();
+    let mut orphans = OrphanReaper::default();
+    let mut orphan_deadline: Option<Instant> = None;
     let mut retry_ms = FIRST_RETRY_MS;
     loop {
         let has_pending = !lock(&shared.registry).pending.is_empty();
-        let timeout = if has_pending { retry_ms } else { -1 };
+        let timeout = wait_timeout(has_pending.then_some(retry_ms), orphan_deadline);
         let n = sys::epoll_wait(shared.epoll.as_fd(), &mut events, timeout)
             .expect("epoll_wait on the monitor's own epoll descriptor");
         shared.counters.woke_up();
@@ -75,18 +78,28 @@ fn run(shared: Arc<Shared>, restart: bool) {
             return;
         }
         ready.clear();
-        let mut retry_now = has_pending && n == 0;
+        // A SIGCHLD (forwarded, or from the signalfd) or a policy change: retry the pending
+        // statuses and look for orphans.
+        let mut rescan = false;
         for event in &events {
-            if event.u64 == WAKE_KEY {
-                sys::eventfd_drain(shared.wake.as_fd());
-                retry_now |= shared.retry_requested.swap(false, Ordering::AcqRel);
-            } else {
-                ready.push(event.u64);
+            match event.u64 {
+                WAKE_KEY => {
+                    sys::eventfd_drain(shared.wake.as_fd());
+                    rescan |= shared.rescan_requested.swap(false, Ordering::AcqRel);
+                }
+                SIGNAL_KEY => {
+                    if let Some(fd) = shared.signalfd.get() {
+                        sys::signalfd_drain(fd.as_fd());
+                    }
+                    rescan = true;
+                }
+                key => ready.push(key),
             }
         }
         #[cfg(feature = "fault-injection")]
         shared.faults.fire(&shared);
-        if retry_now {
+        let retry_due = has_pending && (rescan || n == 0);
+        if retry_due {
             shared
                 .counters
                 .status_retries
@@ -97,12 +110,15 @@ fn run(shared: Arc<Shared>, restart: bool) {
         for &key in &ready {
             new_pending |= handle_ready(&shared, key, &mut to_wake);
         }
+        if rescan || orphan_deadline.is_some_and(|d| d <= Instant::now()) {
+            orphan_deadline = orphans.scan(&shared, &mut to_wake);
+        }
         for inbox in to_wake.drain(..) {
             inbox.wake();
         }
-        retry_ms = if new_pending && !retry_now {
+        retry_ms = if new_pending && !retry_due {
             FIRST_RETRY_MS
-        } else if retry_now {
+        } else if retry_due {
             (retry_ms * 2).min(MAX_RETRY_MS)
         } else {
             retry_ms
@@ -110,20 +126,44 @@ fn run(shared: Arc<Shared>, restart: bool) {
     }
 }
 
+/// `epoll_wait`'s timeout: forever unless a status retry or an orphan's grace period is due.
+fn wait_timeout(retry_ms: Option<i32>, orphan_deadline: Option<Instant>) -> i32 {
+    let orphan_ms = orphan_deadline.map(|d| {
+        let left = d.saturating_duration_since(Instant::now());
+        // Round up so the deadline has passed when the wait ends.
+        left.as_millis().min(i32::MAX as u128) as i32 + 1
+    });
+    match (retry_ms, orphan_ms) {
+        (Some(a), Some(b)) => a.min(b),
+        (Some(t), None) | (None, Some(t)) => t,
+        (None, None) => -1,
+    }
+}
+
 /// Reads the status of a process whose pidfd became readable and delivers its exit.
 /// Returns true when the status was not there yet and the process was parked as pending.
 fn handle_ready(shared: &Shared, key: u64, to_wake: &mut Vec<Arc<Inbox>>) -> bool {
-    let Some((pid, id, reap, pidfd)) = lock(&shared.registry)
+    let mut registry = lock(&shared.registry);
+    let Some((pid, id, reap, pidfd)) = registry
         .processes
         .get(&key)
         .map(|p| (p.pid, p.id, p.reap, p.pidfd.clone()))
     else {
         return false; // unregistered meanwhile
     };
-    // The status is read without the lock: nothing else waits on this.
-    match collect_exit(pidfd.as_fd(), pid, reap, shared.caps) {
+    let collected = if reap {
+        // Reaping frees the pid: it happens under the lock so that `claim` never opens a
+        // pidfd on a reused pid before this exit is in the inboxes. WNOHANG: it never waits.
+        collect_exit(pidfd.as_fd(), pid, reap, shared.caps)
+    } else {
+        // Reading someone else's status touches /proc: done without the lock.
+        drop(registry);
+        let collected = collect_exit(pidfd.as_fd(), pid, reap, shared.caps);
+        registry = lock(&shared.registry);
+        collected
+    };
+    match collected {
         Collected::NotYet => {
-            let mut registry = lock(&shared.registry);
             if registry.processes.contains_key(&key) {
                 registry.pending.insert(key);
                 return true;
@@ -143,9 +183,10 @@ fn handle_ready(shared: &Shared, key: u64, to_wake: &mut Vec<Arc<Inbox>>) -> boo
                 exited_at: SystemTime::now(),
                 monotonic_ns: sys::monotonic_ns(),
                 reaped,
+                orphan: false,
             };
             shared.counters.exit_observed(&exit);
-            lock(&shared.registry).deliver_exit(key, exit, to_wake);
+            registry.deliver_exit(key, exit, to_wake);
             false
         }
     }
@@ -163,6 +204,6 @@ fn rearm_all(shared: &Shared) {
             Interest::ReadableOnce,
         );
     }
-    shared.retry_requested.store(true, Ordering::Release);
+    shared.rescan_requested.store(true, Ordering::Release);
     shared.wake();
 }

@@ -33,6 +33,15 @@ pub struct NativeExit {
     pub exited_at_ms: f64,
     pub monotonic_ns: napi::bindgen_prelude::BigInt,
     pub reaped: bool,
+    pub orphan: bool,
+}
+
+#[napi(object)]
+pub struct NativeClaim {
+    /// Set when the process already exited during the subscription.
+    pub exit: Option<NativeExit>,
+    /// Set when it is watched now.
+    pub token: Option<i64>,
 }
 
 #[napi(object)]
@@ -71,6 +80,7 @@ pub struct NativeStats {
     pub watched: u32,
     pub exits_observed: f64,
     pub reaped_owned: f64,
+    pub reaped_orphans: f64,
     pub unknown_statuses: f64,
     pub by_source: Vec<SourceCount>,
     pub queue_depth: u32,
@@ -81,8 +91,8 @@ pub struct NativeStats {
     pub worker_restarts: f64,
     pub wakeups: f64,
     pub last_wakeup_ms: Option<f64>,
+    pub subscriptions: u32,
     pub descriptors_in_use: u32,
-    pub pidfds: u32,
     pub poison_recoveries: f64,
 }
 
@@ -92,6 +102,7 @@ impl From<Stats> for NativeStats {
             watched: s.watched as u32,
             exits_observed: s.exits_observed as f64,
             reaped_owned: s.reaped_owned as f64,
+            reaped_orphans: s.reaped_orphans as f64,
             unknown_statuses: s.unknown_statuses as f64,
             by_source: s
                 .by_source
@@ -113,8 +124,8 @@ impl From<Stats> for NativeStats {
                     .ok()
                     .map(|d| d.as_secs_f64() * 1000.0)
             }),
+            subscriptions: s.subscriptions as u32,
             descriptors_in_use: s.descriptors_in_use as u32,
-            pidfds: s.pidfds as u32,
             poison_recoveries: s.poison_recoveries as f64,
         }
     }

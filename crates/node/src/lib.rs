@@ -4,14 +4,16 @@
 
 use std::sync::Arc;
 
-use exitwatch_core::{Error as CoreError, Event, ExitStatus, Inbox, Monitor, Target, WatchOptions};
+use exitwatch_core::{
+    Claimed, Error as CoreError, Event, ExitStatus, Inbox, Monitor, Target, WatchOptions,
+};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
 mod convert;
 
-use convert::{to_pid, NativeCapabilities, NativeExit, NativeStats};
+use convert::{to_pid, NativeCapabilities, NativeClaim, NativeExit, NativeStats};
 
 /// Errors reach JavaScript as `[CODE] message`; the TypeScript layer turns the stable code
 /// into a typed `ExitwatchError` (napi-rs sets `err.code` only from its own statuses).
@@ -83,6 +85,41 @@ impl NativeChannel {
         monitor()?.kill(token as u64, signal).map_err(js_error)
     }
 
+    /// Starts a subscription to every exit observed from now on; returns its id.
+    #[napi]
+    pub fn subscribe(&self) -> Result<i64> {
+        let id = monitor()?.subscribe_inbox(&self.inbox).map_err(js_error)?;
+        Ok(id as i64)
+    }
+
+    /// Ends a subscription synchronously: nothing more is delivered for it.
+    #[napi]
+    pub fn unsubscribe(&self, id: i64) -> Result<bool> {
+        Ok(monitor()?.unsubscribe(id as u64))
+    }
+
+    /// The exit of `pid` still queued for the subscription, else a new watch's token.
+    #[napi]
+    pub fn claim(&self, subscription: i64, pid: f64, reap: bool) -> Result<NativeClaim> {
+        let pid = to_pid(pid).map_err(js_error)?;
+        let claimed = monitor()?
+            .claim(subscription as u64, pid, WatchOptions { reap }, &self.inbox)
+            .map_err(js_error)?;
+        Ok(match claimed {
+            Claimed::Exited(exit) => NativeClaim {
+                exit: Some(to_native(Event {
+                    target: Target::Subscription(subscription as u64),
+                    exit,
+                })),
+                token: None,
+            },
+            Claimed::Watching(token) => NativeClaim {
+                exit: None,
+                token: Some(token as i64),
+            },
+        })
+    }
+
     /// Every exit waiting for this environment, oldest first.
     #[napi]
     pub fn drain(&self) -> Vec<NativeExit> {
@@ -152,6 +189,7 @@ fn to_native(event: Event) -> NativeExit {
             .unwrap_or(0.0),
         monotonic_ns: BigInt::from(exit.monotonic_ns),
         reaped: exit.reaped,
+        orphan: exit.orphan,
     }
 }
 
@@ -163,6 +201,35 @@ pub fn capabilities() -> Result<NativeCapabilities> {
 #[napi]
 pub fn stats() -> Result<NativeStats> {
     Ok(monitor()?.stats().into())
+}
+
+/// Reaps orphans (zombie children nobody claimed) after `grace_ms`; sets
+/// PR_SET_CHILD_SUBREAPER unless this process is PID 1.
+#[napi]
+pub fn enable_orphan_reaping(grace_ms: u32) -> Result<()> {
+    monitor()?
+        .enable_orphan_reaping(std::time::Duration::from_millis(grace_ms.into()))
+        .map_err(js_error)
+}
+
+/// Marks a child as owned by someone else (libuv), so orphan reaping never takes it.
+#[napi]
+pub fn claim_child(pid: f64) -> Result<()> {
+    let pid = to_pid(pid).map_err(js_error)?;
+    monitor()?.claim_child(pid).map_err(js_error)
+}
+
+/// Brackets a synchronous spawn: its child is reaped by the spawn itself.
+#[napi]
+pub fn suspend_orphan_reaping() -> Result<()> {
+    monitor()?.suspend_orphan_reaping();
+    Ok(())
+}
+
+#[napi]
+pub fn resume_orphan_reaping() -> Result<()> {
+    monitor()?.resume_orphan_reaping();
+    Ok(())
 }
 
 /// Node's libuv owns SIGCHLD: the TypeScript layer forwards each one here.

@@ -1,0 +1,80 @@
+//! Process listings from /proc: who the children of a process are, and their state.
+
+use std::fs;
+
+/// One process as /proc shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessEntry {
+    pub pid: i32,
+    pub ppid: i32,
+    /// The state letter: `R`, `S`, `Z` (zombie), ...
+    pub state: u8,
+}
+
+/// Parses `/proc/<pid>/stat`. The command name may hold spaces and parentheses, so the
+/// fields are read after the last `)`.
+pub fn read_entry(pid: i32) -> Option<ProcessEntry> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &text[text.rfind(')')? + 1..];
+    let mut fields = rest.split_ascii_whitespace();
+    let state = fields.next()?.bytes().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    Some(ProcessEntry { pid, ppid, state })
+}
+
+/// The children of `parent` (of all its threads), with their state.
+///
+/// Uses `/proc/<pid>/task/<tid>/children` where the kernel has it (CONFIG_PROC_CHILDREN),
+/// and otherwise scans every `/proc/<pid>/stat` for the parent pid.
+pub fn children_of(parent: i32) -> Vec<ProcessEntry> {
+    match children_from_task_files(parent) {
+        Some(pids) => pids.into_iter().filter_map(read_entry).collect(),
+        None => all_processes().filter(|p| p.ppid == parent).collect(),
+    }
+}
+
+fn children_from_task_files(parent: i32) -> Option<Vec<i32>> {
+    let mut pids = Vec::new();
+    for task in fs::read_dir(format!("/proc/{parent}/task")).ok()? {
+        let path = task.ok()?.path().join("children");
+        let text = fs::read_to_string(path).ok()?;
+        pids.extend(
+            text.split_ascii_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok()),
+        );
+    }
+    Some(pids)
+}
+
+/// Every process in this PID namespace's /proc.
+pub fn all_processes() -> impl Iterator<Item = ProcessEntry> {
+    fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(read_entry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_our_children_and_their_state() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let me = std::process::id() as i32;
+        let found = children_of(me);
+        let entry = found
+            .iter()
+            .find(|p| p.pid == child.id() as i32)
+            .expect("listed");
+        assert_eq!(entry.ppid, me);
+        assert_eq!(entry.state, b'S');
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(!children_of(me).iter().any(|p| p.pid == child.id() as i32));
+    }
+}

@@ -1,0 +1,177 @@
+//! Subscriptions, claims, bursts, and a monitor that survives its own faults.
+
+mod common;
+
+use std::process::{Child, Command};
+use std::time::Duration;
+
+use common::*;
+use exitwatch_core::{Claim, ExitStatus, Monitor, WatchOptions};
+
+fn monitor() -> &'static Monitor {
+    Monitor::global().expect("monitor")
+}
+
+fn exiting_with(code: i32, after: &str) -> Child {
+    sh(&format!("sleep {after}; exit {code}"))
+}
+
+#[test]
+fn a_subscription_sees_every_observed_exit_in_order() {
+    let sub = monitor().subscribe().unwrap();
+    let mut children: Vec<Child> = (0..5)
+        .map(|i| exiting_with(i, &format!("0.{}", i + 1)))
+        .collect();
+    let watches: Vec<_> = children
+        .iter()
+        .map(|c| {
+            monitor()
+                .watch(c.id() as i32, WatchOptions::default())
+                .unwrap()
+        })
+        .collect();
+    let mut codes = Vec::new();
+    while codes.len() < 5 {
+        let exit = sub.recv_timeout(Duration::from_secs(10)).expect("an exit");
+        if let Some(i) = children.iter().position(|c| c.id() as i32 == exit.pid) {
+            let ExitStatus::Exited { code } = exit.status else {
+                panic!("{exit:?}")
+            };
+            assert_eq!(code, i as i32);
+            codes.push(code);
+        }
+    }
+    assert_eq!(codes, vec![0, 1, 2, 3, 4], "FIFO: in the order they exited");
+    drop(watches);
+    children.iter_mut().for_each(|c| drop(c.wait()));
+}
+
+#[test]
+fn claim_returns_an_exit_that_already_happened_during_the_subscription() {
+    let sub = monitor().subscribe().unwrap();
+    let mut child = exiting_with(31, "0");
+    let pid = child.id() as i32;
+    // Something else watched it and saw it exit; the subscription kept the exit.
+    monitor()
+        .watch(pid, WatchOptions::default())
+        .unwrap()
+        .wait();
+    child.wait().unwrap(); // reaped: the pid is free for reuse now
+    match sub.claim(pid, WatchOptions::default()).unwrap() {
+        Claim::Exited(exit) => assert_eq!(exit.status, ExitStatus::Exited { code: 31 }),
+        Claim::Running(_) => panic!("the exit was buffered"),
+    }
+}
+
+#[test]
+fn claim_watches_a_process_that_is_still_running() {
+    let sub = monitor().subscribe().unwrap();
+    let mut child = exiting_with(32, "0.2");
+    match sub
+        .claim(child.id() as i32, WatchOptions::default())
+        .unwrap()
+    {
+        Claim::Running(watch) => {
+            assert_eq!(watch.wait().status, ExitStatus::Exited { code: 32 })
+        }
+        Claim::Exited(_) => panic!("it was still running"),
+    }
+    child.wait().unwrap();
+}
+
+#[test]
+fn nothing_arrives_after_the_subscription_is_dropped() {
+    let inbox = monitor().inbox(None);
+    let id = monitor().subscribe_inbox(&inbox).unwrap();
+    let mut first = exiting_with(1, "0");
+    monitor()
+        .watch(first.id() as i32, WatchOptions::default())
+        .unwrap()
+        .wait();
+    assert!(monitor().unsubscribe(id));
+    assert!(!monitor().unsubscribe(id), "twice is a no-op");
+    assert!(
+        inbox.drain().is_empty(),
+        "queued events are dropped with the subscription"
+    );
+    let mut second = exiting_with(2, "0");
+    monitor()
+        .watch(second.id() as i32, WatchOptions::default())
+        .unwrap()
+        .wait();
+    assert!(inbox.drain().is_empty());
+    first.wait().unwrap();
+    second.wait().unwrap();
+}
+
+#[test]
+fn a_burst_of_1024_registrations_is_fully_tracked() {
+    let mut children: Vec<Child> = (0..1024)
+        .map(|_| Command::new("sleep").arg("0.3").spawn().expect("spawn"))
+        .collect();
+    let inbox = monitor().inbox(None);
+    let tokens: Vec<u64> = children
+        .iter()
+        .map(|c| {
+            monitor()
+                .register(c.id() as i32, WatchOptions::default(), &inbox)
+                .unwrap()
+        })
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    while seen.len() < tokens.len() {
+        let event = inbox
+            .recv_timeout(Duration::from_secs(20))
+            .expect("every exit");
+        assert_eq!(event.exit.status, ExitStatus::Exited { code: 0 });
+        assert!(seen.insert(event.target), "delivered once");
+    }
+    assert!(inbox.recv_timeout(Duration::from_millis(100)).is_none());
+    children.iter_mut().for_each(|c| drop(c.wait()));
+}
+
+#[cfg(feature = "fault-injection")]
+mod faults {
+    use super::*;
+
+    #[test]
+    fn a_panic_in_the_monitor_loop_respawns_it_and_loses_no_exit() {
+        let monitor = Monitor::new().unwrap();
+        let mut child = exiting_with(44, "0.2");
+        let watch = monitor
+            .watch(child.id() as i32, WatchOptions::default())
+            .unwrap();
+        // The thread dies on the wake-up that reports this exit.
+        monitor.inject_panic();
+        let exit = watch.wait_timeout(Duration::from_secs(10)).expect("exit not lost");
+        assert_eq!(exit.status, ExitStatus::Exited { code: 44 });
+        let stats = monitor.stats();
+        assert_eq!(stats.worker_restarts, 1);
+        assert!(stats.worker_alive);
+        child.wait().unwrap();
+    }
+
+    #[test]
+    fn a_poisoned_registry_is_recovered() {
+        let monitor = Monitor::new().unwrap();
+        let mut child = exiting_with(45, "0.2");
+        let watch = monitor
+            .watch(child.id() as i32, WatchOptions::default())
+            .unwrap();
+        monitor.inject_poisoned_registry();
+        let exit = watch.wait_timeout(Duration::from_secs(10)).expect("exit not lost");
+        assert_eq!(exit.status, ExitStatus::Exited { code: 45 });
+        let stats = monitor.stats();
+        assert!(stats.poison_recoveries >= 1);
+        assert_eq!(stats.worker_restarts, 1);
+        // Still fully usable.
+        let mut next = exiting_with(46, "0");
+        let exit = monitor
+            .watch(next.id() as i32, WatchOptions::default())
+            .unwrap()
+            .wait();
+        assert_eq!(exit.status, ExitStatus::Exited { code: 46 });
+        child.wait().unwrap();
+        next.wait().unwrap();
+    }
+}
