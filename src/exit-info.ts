@@ -28,8 +28,10 @@ export interface ExitInfo {
   /** CLOCK_MONOTONIC at the same moment, comparable with `process.hrtime.bigint()`. */
   monotonicNs: bigint
   source: StatusSource
-  /** exitwatch reaped the process itself (it owned it). */
+  /** exitwatch reaped the process itself (it owned it, or it was an orphan). */
   reaped: boolean
+  /** An orphan (zombie child nobody claimed) reaped in PID-1 / subreaper mode. */
+  orphan: boolean
 }
 
 export function toExitInfo(exit: NativeExit): ExitInfo {
@@ -43,5 +45,6 @@ export function toExitInfo(exit: NativeExit): ExitInfo {
     monotonicNs: exit.monotonicNs,
     source: exit.source as StatusSource,
     reaped: exit.reaped,
+    orphan: exit.orphan,
   }
 }

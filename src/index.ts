@@ -1,6 +1,7 @@
-export { ExitMonitor, type WatchOptions, type ExitsOptions, type Stats, type Capabilities } from './monitor.js'
+export { ExitMonitor, type WatchOptions, type ExitsOptions, type SubreaperOptions, type Stats, type Capabilities } from './monitor.js'
 export { ExitStream } from './exit-stream.js'
 export { Subscription } from './subscription.js'
 export { ProcessHandle } from './handle.js'
 export { ExitwatchError, type ExitwatchErrorCode } from './errors.js'
 export type { ExitInfo, ExitStatusKind, StatusSource } from './exit-info.js'
+export type { Init, InitOptions } from './init.js'

@@ -1,7 +1,9 @@
 import type { ChildProcess } from 'node:child_process'
 import { isMainThread } from 'node:worker_threads'
 import { Channel } from './channel.js'
-import { native } from './errors.js'
+import { invalid, native } from './errors.js'
+import { installChildProcessHooks } from './child-process-hooks.js'
+import { installInit, type Init, type InitOptions } from './init.js'
 import type { ExitInfo, StatusSource } from './exit-info.js'
 import { ExitStream } from './exit-stream.js'
 import { ProcessHandle } from './handle.js'
@@ -10,6 +12,16 @@ import { Subscription } from './subscription.js'
 import { pidOf, type WatchOptions } from './target.js'
 
 export type { WatchOptions }
+
+export interface SubreaperOptions {
+  /** Reap orphans (zombie children nobody claimed). Default true. */
+  reapOrphans?: boolean
+  /**
+   * How long an unclaimed zombie child is left to its possible owner (another library's
+   * `waitpid`) before exitwatch reaps it. Default 500 ms.
+   */
+  graceMs?: number
+}
 
 export interface ExitsOptions {
   /** Ends the iteration when aborted (a pending `next()` rejects with the abort reason). */
@@ -24,6 +36,8 @@ export interface Stats {
   exitsObserved: number
   /** Owned processes exitwatch reaped. */
   reapedOwned: number
+  /** Orphans exitwatch reaped as PID 1 / subreaper. */
+  reapedOrphans: number
   /** Exits whose status no source kept (`status: 'unknown'`). */
   unknownStatuses: number
   bySource: Record<StatusSource, number>
@@ -54,6 +68,8 @@ export class ExitMonitor {
 
   private constructor() {
     this.#channel = native(() => new Channel())
+    // Cheap until orphan reaping is enabled (by this environment or another one).
+    installChildProcessHooks()
     if (isMainThread) {
       // libuv owns SIGCHLD in Node; forward each one so held-back statuses are retried.
       // Signal listeners do not keep the event loop alive.
@@ -107,6 +123,29 @@ export class ExitMonitor {
     }
   }
 
+  /**
+   * PID-1 / subreaper mode. Sets PR_SET_CHILD_SUBREAPER (not needed as PID 1), so orphaned
+   * descendants are re-parented to this process, and reaps the orphans without stealing
+   * anyone's exit: `child_process` children are claimed as they spawn, synchronous spawns
+   * suspend reaping while they run, and any other zombie child is left to its owner for
+   * `graceMs`. Orphan exits appear in `exits()`, `onExit()` and subscriptions with
+   * `orphan: true`.
+   */
+  enableSubreaper(options: SubreaperOptions = {}): void {
+    installChildProcessHooks()
+    const graceMs = options.graceMs ?? 500
+    if (!Number.isInteger(graceMs) || graceMs < 0 || graceMs > 2 ** 31) {
+      throw invalid(`graceMs must be a whole number of milliseconds, not ${String(graceMs)}`)
+    }
+    if (options.reapOrphans === false) native(() => binding.setChildSubreaper())
+    else native(() => binding.enableOrphanReaping(graceMs))
+  }
+
+  /** Behaves as PID 1 should (like tini): see `InitOptions`. */
+  installInit(options: InitOptions = {}): Init {
+    return installInit(this, options)
+  }
+
   capabilities(): Capabilities {
     return native(() => binding.capabilities())
   }
@@ -118,6 +157,7 @@ export class ExitMonitor {
       watched: s.watched,
       exitsObserved: s.exitsObserved,
       reapedOwned: s.reapedOwned,
+      reapedOrphans: s.reapedOrphans,
       unknownStatuses: s.unknownStatuses,
       bySource,
       queueDepth: s.queueDepth,

@@ -339,10 +339,7 @@ impl Monitor {
     /// come to PID 1 anyway). Their exits go to every subscription, marked `orphan`.
     pub fn enable_orphan_reaping(&self, grace: Duration) -> Result<()> {
         self.shared.ensure_worker()?;
-        if sys::getpid() != 1 {
-            sys::set_child_subreaper()
-                .map_err(|e| Error::from_io(&e, 0, "PR_SET_CHILD_SUBREAPER"))?;
-        }
+        self.set_child_subreaper()?;
         let grace_ms = grace.as_millis().min(u64::MAX as u128) as u64;
         self.shared
             .orphans
@@ -351,6 +348,18 @@ impl Monitor {
         self.shared.orphans.enabled.store(true, Ordering::Release);
         self.shared.request_rescan();
         Ok(())
+    }
+
+    /// Makes this process a child subreaper (a no-op as PID 1, which is one already).
+    pub fn set_child_subreaper(&self) -> Result<()> {
+        if sys::getpid() == 1 {
+            return Ok(());
+        }
+        sys::set_child_subreaper().map_err(|e| Error::from_io(&e, 0, "PR_SET_CHILD_SUBREAPER"))
+    }
+
+    pub fn orphan_reaping_enabled(&self) -> bool {
+        self.shared.orphans.enabled.load(Ordering::Acquire)
     }
 
     /// Claims a child whose owner will reap it (e.g. one Node's `child_process` started), so

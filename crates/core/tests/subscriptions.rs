@@ -143,7 +143,9 @@ mod faults {
             .unwrap();
         // The thread dies on the wake-up that reports this exit.
         monitor.inject_panic();
-        let exit = watch.wait_timeout(Duration::from_secs(10)).expect("exit not lost");
+        let exit = watch
+            .wait_timeout(Duration::from_secs(10))
+            .expect("exit not lost");
         assert_eq!(exit.status, ExitStatus::Exited { code: 44 });
         let stats = monitor.stats();
         assert_eq!(stats.worker_restarts, 1);
@@ -159,7 +161,9 @@ mod faults {
             .watch(child.id() as i32, WatchOptions::default())
             .unwrap();
         monitor.inject_poisoned_registry();
-        let exit = watch.wait_timeout(Duration::from_secs(10)).expect("exit not lost");
+        let exit = watch
+            .wait_timeout(Duration::from_secs(10))
+            .expect("exit not lost");
         assert_eq!(exit.status, ExitStatus::Exited { code: 45 });
         let stats = monitor.stats();
         assert!(stats.poison_recoveries >= 1);

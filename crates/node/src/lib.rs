@@ -238,3 +238,15 @@ pub fn notify_sigchld() -> Result<()> {
     monitor()?.notify_sigchld();
     Ok(())
 }
+
+/// True once orphan reaping is on (in any environment of this process).
+#[napi]
+pub fn orphan_reaping_enabled() -> Result<bool> {
+    Ok(monitor()?.orphan_reaping_enabled())
+}
+
+/// Sets PR_SET_CHILD_SUBREAPER without reaping orphans.
+#[napi]
+pub fn set_child_subreaper() -> Result<()> {
+    monitor()?.set_child_subreaper().map_err(js_error)
+}

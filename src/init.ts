@@ -1,0 +1,74 @@
+// What a PID 1 is expected to do (tini's duties), for a Node process that is PID 1.
+import type { ChildProcess } from 'node:child_process'
+import { constants } from 'node:os'
+import type { ExitMonitor } from './monitor.js'
+import type { ProcessHandle } from './handle.js'
+
+export interface InitOptions {
+  /**
+   * The main child. Signals are forwarded to it, and when it exits this process exits with
+   * its code (128 + signal number if a signal ended it), like `tini`.
+   */
+  child?: ChildProcess | number
+  /** Forward to the child's whole process group (spawn it with `detached: true`). Default false. */
+  processGroup?: boolean
+  /** Signals forwarded to the child. Default: SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH. */
+  signals?: NodeJS.Signals[]
+  /** Exit with the child's code when it exits. Default true. */
+  propagateExit?: boolean
+  /** Grace period before an unclaimed zombie is reaped (see `enableSubreaper`). */
+  graceMs?: number
+}
+
+export interface Init extends Disposable {
+  /** The main child's handle, if any. */
+  readonly child: ProcessHandle | undefined
+}
+
+const DEFAULT_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH']
+/** Without a child, these end the process (PID 1 ignores them otherwise) unless the app listens. */
+const SHUTDOWN_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP']
+
+export function installInit(monitor: ExitMonitor, options: InitOptions = {}): Init {
+  monitor.enableSubreaper({ reapOrphans: true, graceMs: options.graceMs })
+  const child = options.child === undefined ? undefined : monitor.watch(options.child)
+  const signals = child ? options.signals ?? DEFAULT_SIGNALS : SHUTDOWN_SIGNALS
+  const listeners = new Map<NodeJS.Signals, () => void>()
+
+  for (const signal of signals) {
+    const listener = (): void => {
+      if (child) {
+        forward(child, signal, options.processGroup === true)
+      } else if (process.listenerCount(signal) === 1) {
+        // Only ours: the app does not handle it, so behave as the default action would.
+        process.exit(128 + constants.signals[signal])
+      }
+    }
+    listeners.set(signal, listener)
+    process.on(signal, listener)
+  }
+
+  if (child && options.propagateExit !== false) {
+    child.exited.then((exit) => {
+      const signal = exit.signal ? constants.signals[exit.signal as NodeJS.Signals] ?? 0 : 0
+      process.exit(exit.code ?? 128 + signal)
+    }, () => {})
+  }
+
+  return {
+    child,
+    [Symbol.dispose]() {
+      for (const [signal, listener] of listeners) process.off(signal, listener)
+      listeners.clear()
+    },
+  }
+}
+
+function forward(child: ProcessHandle, signal: NodeJS.Signals, processGroup: boolean): void {
+  try {
+    if (processGroup) process.kill(-child.pid, signal)
+    else child.kill(signal)
+  } catch {
+    // The child is already gone; its exit ends this process.
+  }
+}
