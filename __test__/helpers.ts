@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 
@@ -78,3 +78,18 @@ export const runFixtureAsPid1 = (name: string, args: string[] = [], timeoutMs?: 
   run('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, fixture(name), ...args], timeoutMs)
 
 export const canUnshare = existsSync('/usr/bin/unshare') && process.getuid?.() === 0
+
+/** The pids whose parent is `ppid` (scans /proc: the kernel may lack the children files). */
+export function childrenOf(ppid: number): number[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number)
+    .filter((pid) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === ppid
+      } catch {
+        return false
+      }
+    })
+}
