@@ -3,7 +3,7 @@ import { once } from 'node:events'
 import { Worker } from 'node:worker_threads'
 import { describe, expect, it } from 'vitest'
 import { ExitMonitor } from '../dist/index.js'
-import { fixture, runFixture, sh } from './helpers.js'
+import { fixture, runFixture, sh, waitFor } from './helpers.js'
 
 const monitor = ExitMonitor.shared()
 
@@ -72,8 +72,9 @@ describe('pre-start subscriptions', () => {
   it('claim answers from the buffer for an exit the subscription saw', async () => {
     using subscription = monitor.subscribe()
     const child = sh('exit 12')
+    const reaped = once(child, 'exit')
     await monitor.watch(child).exited
-    await once(child, 'exit') // reaped by Node: the pid could be reused from now on
+    await reaped // reaped by Node: the pid could be reused from now on
     const handle = subscription.claim(child.pid!)
     expect(handle.exit).toMatchObject({ pid: child.pid, code: 12 })
     expect((await handle.exited).code).toBe(12)
@@ -117,11 +118,9 @@ describe('worker_threads', () => {
     worker.on('message', (m) => messages.push(m))
     const mainChild = sh('sleep 0.15; exit 22')
     const mainHandle = monitor.watch(mainChild)
-    const [watching] = (await once(worker, 'message')) as [{ pid: number }]
-    const workerExit = await new Promise<{ code: number }>((resolve) =>
-      worker.on('message', (m) => m.kind === 'exit' && resolve(m)),
-    )
-    expect(workerExit.code).toBe(21)
+    await waitFor(() => messages.some((m) => m.kind === 'exit'))
+    const watching = messages.find((m) => m.kind === 'watching')!
+    expect(messages.find((m) => m.kind === 'exit')).toMatchObject({ pid: watching.pid, code: 21 })
     expect((await mainHandle.exited).code).toBe(22)
     // The worker's own watch resolved in the worker only; the main thread's iterator sees both.
     const seenByMain = new Set<number>()

@@ -18,9 +18,10 @@ describe('exit statuses of real processes', () => {
 
   it('reports exit code 0', async () => {
     const child = sh('exit 0')
+    const nodeExit = once(child, 'exit')
     const exit = await monitor.watch(child).exited
     expect(exit).toMatchObject({ code: 0, status: 'exited' })
-    expect((await once(child, 'exit'))[0]).toBe(0)
+    expect((await nodeExit)[0]).toBe(0)
   })
 
   it('reports SIGKILL sent through the handle', async () => {
