@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { Worker } from 'node:worker_threads'
 import { describe, expect, it } from 'vitest'
-import { ExitMonitor } from '../dist/index.js'
+import { ExitMonitor } from '../dist/esm/index.js'
 import { fixture, runFixture, sh, waitFor } from './helpers.js'
 
 const monitor = ExitMonitor.shared()

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { describe, expect, it } from 'vitest'
-import { ExitMonitor, ExitwatchError } from '../dist/index.js'
+import { ExitMonitor, ExitwatchError } from '../dist/esm/index.js'
 import { firstNumber, foreignZombie, procState, sh } from './helpers.js'
 
 const monitor = ExitMonitor.shared()

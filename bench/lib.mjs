@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url'
 
 export const root = fileURLToPath(new URL('..', import.meta.url))
 export const native = (name) => `${root}target/release/${name}`
-export const { ExitMonitor } = await import('../dist/index.js')
+export const { ExitMonitor } = await import('../dist/esm/index.js')
 
 export function percentile(values, p) {
   if (values.length === 0) return NaN

@@ -1,7 +1,7 @@
 // exitwatch demo: starts a handful of processes that end in different ways and prints
 // each exit the moment exitwatch observes it, with where the status came from.
 import { spawn } from 'node:child_process'
-import { ExitMonitor } from '../dist/index.js'
+import { ExitMonitor } from '../dist/esm/index.js'
 
 const monitor = ExitMonitor.shared()
 const started = process.hrtime.bigint()

@@ -17,7 +17,8 @@ export class Channel {
   listenerErrors = 0
 
   constructor() {
-    this.native = new binding.NativeChannel(() => this.#deliver())
+    const { NativeChannel } = binding()
+    this.native = new NativeChannel(() => this.#deliver())
   }
 
   onWatchExit(token: number, listener: Listener): void {

@@ -2,6 +2,7 @@ import type { Channel } from './channel.js'
 import { ExitwatchError, native } from './errors.js'
 import type { ExitInfo } from './exit-info.js'
 import { signalNumber } from './signals.js'
+import { killTree, type KillTreeOptions } from './tree.js'
 
 /** One watched process. */
 export class ProcessHandle implements Disposable {
@@ -59,6 +60,17 @@ export class ProcessHandle implements Disposable {
       throw new ExitwatchError('ESRCH', `process ${this.pid} has already exited; nothing was signalled`)
     }
     native(() => this.#channel.native.kill(this.#token, number))
+  }
+
+  /**
+   * Signals this process and all its descendants (and, as PID 1 / subreaper, the orphans
+   * re-parented to this process), each pinned by a pidfd first; escalates after
+   * `escalateAfterMs`. Resolves with one exit per member once all are gone.
+   */
+  killTree(signal: NodeJS.Signals | number = 'SIGTERM', options: KillTreeOptions = {}): Promise<ExitInfo[]> {
+    signalNumber(signal)
+    if (options.escalateSignal !== undefined) signalNumber(options.escalateSignal)
+    return killTree(this.#channel, this, signal, options)
   }
 
   /** Lets the event loop end while this process still runs (like `ChildProcess.unref()`). */

@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process'
 import { isMainThread } from 'node:worker_threads'
 import { Channel } from './channel.js'
 import { invalid, native } from './errors.js'
-import { installChildProcessHooks } from './child-process-hooks.js'
+import { installChildProcessHooks, markSubreaper } from './child-process-hooks.js'
 import { installInit, type Init, type InitOptions } from './init.js'
 import type { ExitInfo, StatusSource } from './exit-info.js'
 import { ExitStream } from './exit-stream.js'
@@ -10,6 +10,7 @@ import { ProcessHandle } from './handle.js'
 import { binding, type NativeCapabilities } from './native.js'
 import { Subscription } from './subscription.js'
 import { pidOf, type WatchOptions } from './target.js'
+import type { TreeMember } from './tree.js'
 
 export type { WatchOptions }
 
@@ -73,7 +74,7 @@ export class ExitMonitor {
     if (isMainThread) {
       // libuv owns SIGCHLD in Node; forward each one so held-back statuses are retried.
       // Signal listeners do not keep the event loop alive.
-      process.on('SIGCHLD', () => binding.notifySigchld())
+      process.on('SIGCHLD', () => binding().notifySigchld())
     }
   }
 
@@ -133,12 +134,13 @@ export class ExitMonitor {
    */
   enableSubreaper(options: SubreaperOptions = {}): void {
     installChildProcessHooks()
+    markSubreaper()
     const graceMs = options.graceMs ?? 500
     if (!Number.isInteger(graceMs) || graceMs < 0 || graceMs > 2 ** 31) {
       throw invalid(`graceMs must be a whole number of milliseconds, not ${String(graceMs)}`)
     }
-    if (options.reapOrphans === false) native(() => binding.setChildSubreaper())
-    else native(() => binding.enableOrphanReaping(graceMs))
+    if (options.reapOrphans === false) native(() => binding().setChildSubreaper())
+    else native(() => binding().enableOrphanReaping(graceMs))
   }
 
   /** Behaves as PID 1 should (like tini): see `InitOptions`. */
@@ -146,12 +148,17 @@ export class ExitMonitor {
     return installInit(this, options)
   }
 
+  /** `pid` and its descendants as seen now (parents first). ESRCH if `pid` does not exist. */
+  descendants(pid: number): TreeMember[] {
+    return native(() => binding().descendants(pidOf(pid, {}))).map(({ pid, ppid, command }) => ({ pid, ppid, command }))
+  }
+
   capabilities(): Capabilities {
-    return native(() => binding.capabilities())
+    return native(() => binding().capabilities())
   }
 
   stats(): Stats {
-    const s = native(() => binding.stats())
+    const s = native(() => binding().stats())
     const bySource = Object.fromEntries(s.bySource.map((c) => [c.source, c.count])) as Record<StatusSource, number>
     return {
       watched: s.watched,

@@ -28,6 +28,7 @@ mod stats;
 mod subscription;
 mod sync;
 mod sys;
+mod tree;
 mod watch;
 mod worker;
 
@@ -38,4 +39,5 @@ pub use inbox::{Event, Inbox, Target, Waker};
 pub use monitor::{Claimed, Monitor, WatchOptions};
 pub use stats::Stats;
 pub use subscription::{Claim, Subscription};
+pub use tree::{PinnedMember, TreeMember};
 pub use watch::Watch;

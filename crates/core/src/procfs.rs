@@ -1,5 +1,6 @@
 //! Process listings from /proc: who the children of a process are, and their state.
 
+use std::collections::{HashMap, HashSet};
 use std::fs;
 
 /// One process as /proc shows it.
@@ -44,6 +45,49 @@ fn children_from_task_files(parent: i32) -> Option<Vec<i32>> {
         );
     }
     Some(pids)
+}
+
+/// `roots` and all their descendants, parents before children. /proc is read again until a
+/// pass finds no new member (processes may fork while it is read).
+pub fn descendants(roots: &[i32]) -> Vec<ProcessEntry> {
+    let mut members: Vec<ProcessEntry> = roots.iter().filter_map(|&pid| read_entry(pid)).collect();
+    for _ in 0..16 {
+        let mut by_parent: HashMap<i32, Vec<ProcessEntry>> = HashMap::new();
+        for entry in all_processes() {
+            by_parent.entry(entry.ppid).or_default().push(entry);
+        }
+        let mut known: HashSet<i32> = members.iter().map(|m| m.pid).collect();
+        let before = members.len();
+        let mut i = 0;
+        while i < members.len() {
+            for child in by_parent.get(&members[i].pid).into_iter().flatten() {
+                if known.insert(child.pid) {
+                    members.push(*child);
+                }
+            }
+            i += 1;
+        }
+        if members.len() == before {
+            break;
+        }
+    }
+    members
+}
+
+/// The command line of `pid`, or its command name when it has none.
+pub fn command_of(pid: i32) -> String {
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let args: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    if !args.is_empty() {
+        return args.join(" ");
+    }
+    fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map(|c| format!("[{}]", c.trim()))
+        .unwrap_or_default()
 }
 
 /// Every process in this PID namespace's /proc.

@@ -1,6 +1,6 @@
 //! Plain JavaScript shapes of the core's types, and argument validation.
 
-use exitwatch_core::{Capabilities, Error, Result, Stats};
+use exitwatch_core::{Capabilities, Error, Result, Stats, TreeMember};
 use napi_derive::napi;
 
 /// A JavaScript number that must be a pid: an integer in 1..=i32::MAX. The core checks the
@@ -42,6 +42,26 @@ pub struct NativeClaim {
     pub exit: Option<NativeExit>,
     /// Set when it is watched now.
     pub token: Option<i64>,
+}
+
+#[napi(object)]
+pub struct NativeTreeMember {
+    pub pid: i32,
+    pub ppid: i32,
+    pub command: String,
+    /// The watch pinning it (pinTree only).
+    pub token: Option<i64>,
+}
+
+impl NativeTreeMember {
+    pub fn new(member: TreeMember, token: Option<i64>) -> Self {
+        NativeTreeMember {
+            pid: member.pid,
+            ppid: member.ppid,
+            command: member.command,
+            token,
+        }
+    }
 }
 
 #[napi(object)]

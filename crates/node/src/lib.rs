@@ -13,7 +13,7 @@ use napi_derive::napi;
 
 mod convert;
 
-use convert::{to_pid, NativeCapabilities, NativeClaim, NativeExit, NativeStats};
+use convert::{to_pid, NativeCapabilities, NativeClaim, NativeExit, NativeStats, NativeTreeMember};
 
 /// Errors reach JavaScript as `[CODE] message`; the TypeScript layer turns the stable code
 /// into a typed `ExitwatchError` (napi-rs sets `err.code` only from its own statuses).
@@ -118,6 +118,21 @@ impl NativeChannel {
                 token: Some(token as i64),
             },
         })
+    }
+
+    /// Pins `roots` and their descendants (watched and stopped); see the core's `pin_tree`.
+    #[napi]
+    pub fn pin_tree(&self, roots: Vec<f64>) -> Result<Vec<NativeTreeMember>> {
+        let roots = roots
+            .into_iter()
+            .map(to_pid)
+            .collect::<exitwatch_core::Result<Vec<i32>>>()
+            .map_err(js_error)?;
+        let pinned = monitor()?.pin_tree(&roots, &self.inbox).map_err(js_error)?;
+        Ok(pinned
+            .into_iter()
+            .map(|p| NativeTreeMember::new(p.member, Some(p.token as i64)))
+            .collect())
     }
 
     /// Every exit waiting for this environment, oldest first.
@@ -230,6 +245,17 @@ pub fn suspend_orphan_reaping() -> Result<()> {
 pub fn resume_orphan_reaping() -> Result<()> {
     monitor()?.resume_orphan_reaping();
     Ok(())
+}
+
+/// `pid` and its descendants as seen now.
+#[napi]
+pub fn descendants(pid: f64) -> Result<Vec<NativeTreeMember>> {
+    let pid = to_pid(pid).map_err(js_error)?;
+    let members = monitor()?.descendants(pid).map_err(js_error)?;
+    Ok(members
+        .into_iter()
+        .map(|m| NativeTreeMember::new(m, None))
+        .collect())
 }
 
 /// Node's libuv owns SIGCHLD: the TypeScript layer forwards each one here.
