@@ -6,3 +6,13 @@ export { ExitwatchError, type ExitwatchErrorCode } from './errors.js'
 export type { ExitInfo, ExitStatusKind, StatusSource } from './exit-info.js'
 export type { Init, InitOptions } from './init.js'
 export type { TreeMember, KillTreeOptions } from './tree.js'
+export {
+  supervise,
+  Supervisor,
+  type SuperviseOptions,
+  type SupervisorEvent,
+  type SupervisorStatus,
+  type RestartPolicy,
+  type BackoffOptions,
+  type StopOptions,
+} from './supervisor.js'
