@@ -133,39 +133,36 @@ fn a_burst_of_1024_registrations_is_fully_tracked() {
 #[cfg(feature = "fault-injection")]
 mod faults {
     use super::*;
+    use exitwatch_core::Stats;
 
-    #[test]
-    fn a_panic_in_the_monitor_loop_respawns_it_and_loses_no_exit() {
-        let monitor = Monitor::new().unwrap();
+    /// Injects a fault that fires on the wake-up reporting a child's exit, and checks that the
+    /// exit still arrives, once the monitor respawned. Returns the monitor's stats.
+    fn exit_survives(inject: impl Fn(&Monitor), monitor: &Monitor) -> Stats {
         let mut child = exiting_with(44, "0.2");
         let watch = monitor
             .watch(child.id() as i32, WatchOptions::default())
             .unwrap();
-        // The thread dies on the wake-up that reports this exit.
-        monitor.inject_panic();
+        inject(monitor);
         let exit = watch
             .wait_timeout(Duration::from_secs(10))
             .expect("exit not lost");
         assert_eq!(exit.status, ExitStatus::Exited { code: 44 });
-        let stats = monitor.stats();
+        child.wait().unwrap();
+        monitor.stats()
+    }
+
+    #[test]
+    fn a_panic_in_the_monitor_loop_respawns_it_and_loses_no_exit() {
+        let monitor = Monitor::new().unwrap();
+        let stats = exit_survives(Monitor::inject_panic, &monitor);
         assert_eq!(stats.worker_restarts, 1);
         assert!(stats.worker_alive);
-        child.wait().unwrap();
     }
 
     #[test]
     fn a_poisoned_registry_is_recovered() {
         let monitor = Monitor::new().unwrap();
-        let mut child = exiting_with(45, "0.2");
-        let watch = monitor
-            .watch(child.id() as i32, WatchOptions::default())
-            .unwrap();
-        monitor.inject_poisoned_registry();
-        let exit = watch
-            .wait_timeout(Duration::from_secs(10))
-            .expect("exit not lost");
-        assert_eq!(exit.status, ExitStatus::Exited { code: 45 });
-        let stats = monitor.stats();
+        let stats = exit_survives(Monitor::inject_poisoned_registry, &monitor);
         assert!(stats.poison_recoveries >= 1);
         assert_eq!(stats.worker_restarts, 1);
         // Still fully usable.
@@ -175,7 +172,6 @@ mod faults {
             .unwrap()
             .wait();
         assert_eq!(exit.status, ExitStatus::Exited { code: 46 });
-        child.wait().unwrap();
         next.wait().unwrap();
     }
 }
