@@ -28,8 +28,8 @@ describe('packages', () => {
 
 describe('exitwatch CLI', () => {
   it('wait prints each exit of arbitrary pids, with --json', async () => {
-    const a = sh('sleep 0.1; exit 3')
-    const b = sh('sleep 0.2; kill -KILL $$')
+    const a = sh('sleep 1; exit 3')
+    const b = sh('sleep 1.5; kill -KILL $$')
     const r = await cli('wait', '--json', String(a.pid), String(b.pid))
     expect(r.code).toBe(0)
     const exits = r.stdout.trim().split('\n').map((l) => JSON.parse(l))

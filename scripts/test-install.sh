@@ -67,5 +67,7 @@ node smoke.cjs
   --typeRoots "$root/node_modules/@types" --types node consumer.mts
 node consumer.mjs
 ./node_modules/.bin/exitwatch --help | head -n 1
-sleep 0.2 & ./node_modules/.bin/exitwatch wait $! | grep -q 'exited with code 0' && echo 'cli: ok'
+sh -c 'sleep 2; exit 5' &
+./node_modules/.bin/exitwatch wait $! | grep -q 'exited with code 5' || { echo 'cli: FAILED'; exit 1; }
+echo 'cli: ok'
 echo "install: ok"

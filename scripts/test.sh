@@ -15,6 +15,9 @@ npm run --silent build || exit 1
 step "cargo test (exitwatch-core, with fault injection)"
 cargo test -p exitwatch-core --all-features --no-fail-fast 2>&1 | tee "$results/cargo.txt" || failed_steps=$((failed_steps + 1))
 
+step "type-check the targets this machine cannot run (musl, arm64)"
+scripts/check-targets.sh || failed_steps=$((failed_steps + 1))
+
 nodes=("$(command -v node)")
 mapfile -t -O 1 nodes < <(scripts/node-versions.sh) || { echo "could not fetch Node 22/24"; exit 1; }
 for node in "${nodes[@]}"; do
