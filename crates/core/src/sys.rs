@@ -371,11 +371,16 @@ pub fn monotonic_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// `kernel.pid_max`, read once: it is a boot-time setting in practice, and reading it on
+/// every watch cost three system calls.
 pub fn pid_max() -> i32 {
-    std::fs::read_to_string("/proc/sys/kernel/pid_max")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(4_194_304)
+    static PID_MAX: std::sync::OnceLock<i32> = std::sync::OnceLock::new();
+    *PID_MAX.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/pid_max")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(4_194_304)
+    })
 }
 
 pub fn euid() -> u32 {
