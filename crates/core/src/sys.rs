@@ -112,7 +112,9 @@ fn pidfd_get_info(pidfd: BorrowedFd<'_>, mask: u64) -> io::Result<PidfdInfo> {
     };
     // SAFETY: `info` is a properly sized, writable pidfd_info. (The request's type differs
     // between glibc and musl, hence `as _`.)
-    check(unsafe { libc::ioctl(pidfd.as_raw_fd(), PIDFD_GET_INFO as _, &mut info) } as libc::c_long)?;
+    check(
+        unsafe { libc::ioctl(pidfd.as_raw_fd(), PIDFD_GET_INFO as _, &mut info) } as libc::c_long,
+    )?;
     Ok(info)
 }
 
