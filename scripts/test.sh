@@ -15,6 +15,10 @@ npm run --silent build || exit 1
 step "cargo test (exitwatch-core, with fault injection)"
 cargo test -p exitwatch-core --all-features --no-fail-fast 2>&1 | tee "$results/cargo.txt" || failed_steps=$((failed_steps + 1))
 
+step "lint (cargo fmt --check, cargo clippy -D warnings)"
+{ cargo fmt --check && cargo clippy --quiet --workspace --all-targets --all-features -- -D warnings; } \
+  || failed_steps=$((failed_steps + 1))
+
 step "type-check the targets this machine cannot run (musl, arm64)"
 scripts/check-targets.sh || failed_steps=$((failed_steps + 1))
 
