@@ -56,6 +56,12 @@ describe.skipIf(!canUnshare)('PID 1 in a real PID namespace [needs root + unshar
 })
 
 describe('subreaper (not PID 1)', () => {
+  it('with no grace period at all, child_process children and synchronous spawns keep their exits', async () => {
+    const r = await runFixture('no-grace.mjs', [], 30_000)
+    expect(r.stderr).toBe('')
+    expect(JSON.parse(r.stdout)).toEqual({ rounds: 20, codes: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 30, 31], count: 240 })
+  })
+
   it('collects the orphans of its descendants, each with its code, and leaves no zombie', async () => {
     const r = await runFixture('subreaper.mjs')
     expect(r.stderr).toBe('')

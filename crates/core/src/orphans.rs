@@ -55,14 +55,11 @@ impl OrphanReaper {
         let grace = Duration::from_millis(shared.orphans.grace_ms.load(Ordering::Relaxed));
         let now = Instant::now();
         let children = procfs::children_of(sys::getpid());
-        self.candidates
-            .retain(|pid, _| children.iter().any(|c| c.pid == *pid));
+        let is_child = |pid: i32| children.iter().any(|c| c.pid == pid);
+        self.candidates.retain(|pid, _| is_child(*pid));
+        lock(&shared.registry).prune_left_to_owner(is_child);
         let mut next_deadline: Option<Instant> = None;
         for child in children.iter().filter(|c| c.state == b'Z') {
-            if lock(&shared.registry).is_registered(child.pid) {
-                self.candidates.remove(&child.pid);
-                continue;
-            }
             let candidate = match self.candidates.entry(child.pid) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(e) => {
@@ -77,6 +74,10 @@ impl OrphanReaper {
                     })
                 }
             };
+            if lock(&shared.registry).is_claimed(child.pid, candidate.id) {
+                self.candidates.remove(&child.pid);
+                continue;
+            }
             let deadline = candidate.first_seen + grace;
             if deadline > now {
                 next_deadline = Some(next_deadline.map_or(deadline, |d| d.min(deadline)));
@@ -94,7 +95,7 @@ impl OrphanReaper {
 /// `claim` cannot see its pid reused before the exit is in the subscriptions' buffers).
 fn reap(shared: &Shared, pid: i32, candidate: Candidate, to_wake: &mut Vec<Arc<Inbox>>) {
     let registry = lock(&shared.registry);
-    if registry.is_registered(pid) || !shared.orphans.active() {
+    if registry.is_claimed(pid, candidate.id) || !shared.orphans.active() {
         return; // claimed, or a synchronous spawn started, while we looked
     }
     // WNOHANG: never waits. ECHILD or nothing: its owner reaped it after all.

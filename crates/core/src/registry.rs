@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
-use crate::exit::ExitInfo;
+use crate::exit::{ExitInfo, StatusSource};
 use crate::inbox::{Event, Inbox, Target};
 
 /// A registered process, pinned by its pidfd.
@@ -42,6 +42,9 @@ pub(crate) struct Registry {
     pub pending: HashSet<u64>,
     /// In subscription order.
     pub subscribers: Vec<Subscriber>,
+    /// Our children whose exit we read without reaping (WNOWAIT): their zombies belong to
+    /// their owner (libuv, a Rust `Child`) even after they left the registry. Pid → identity.
+    left_to_owner: HashMap<i32, Option<u64>>,
 }
 
 impl Registry {
@@ -53,9 +56,15 @@ impl Registry {
         (self.processes.get(&key)?.id == id).then_some(key)
     }
 
-    /// True when some registered process has this pid (it has an owner who claimed it).
-    pub fn is_registered(&self, pid: i32) -> bool {
-        self.by_pid.contains_key(&pid)
+    /// True when the zombie child `pid` (identity `id`) has an owner: it is registered, or it
+    /// is one whose exit we read and left for its owner to reap. Orphan reaping must skip it.
+    pub fn is_claimed(&self, pid: i32, id: Option<u64>) -> bool {
+        self.by_pid.contains_key(&pid) || self.left_to_owner.get(&pid) == Some(&id)
+    }
+
+    /// Forgets the zombies left to their owners that are no longer our children (reaped).
+    pub fn prune_left_to_owner(&mut self, still_children: impl Fn(i32) -> bool) {
+        self.left_to_owner.retain(|pid, _| still_children(*pid));
     }
 
     pub fn insert_process(&mut self, key: u64, process: Process) {
@@ -125,6 +134,9 @@ impl Registry {
         let Some(process) = self.remove_process(key) else {
             return;
         };
+        if exit.source == StatusSource::WaitidNoWait {
+            self.left_to_owner.insert(exit.pid, exit.id);
+        }
         for watcher in process.watchers {
             self.watches.remove(&watcher.token);
             push(&watcher.inbox, Target::Watch(watcher.token), exit, to_wake);
