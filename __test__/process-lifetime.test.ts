@@ -25,6 +25,21 @@ describe('the addon never holds the event loop by itself', () => {
     expect(r).toMatchObject({ code: 0, signal: null, stdout: 'exited 0\n' })
     expect(r.ms).toBeGreaterThanOrEqual(900)
   })
+
+  it.each(['child-unref-after', 'child-unref-before'])(
+    'watch(child) follows child.unref() (%s): the loop ends while the child runs',
+    async (mode) => {
+      const r = await runFixture('loop-ends.mjs', [mode], 10_000)
+      expect(r).toMatchObject({ code: 0, signal: null, stdout: '' })
+      expect(r.ms).toBeLessThan(2_500)
+    },
+  )
+
+  it('watch(child) follows child.ref() too: the loop waits for the exit again', async () => {
+    const r = await runFixture('loop-ends.mjs', ['child-ref-again'], 10_000)
+    expect(r).toMatchObject({ code: 0, signal: null, stdout: 'exited 0\n' })
+    expect(r.ms).toBeGreaterThanOrEqual(900)
+  })
 })
 
 describe('out of descriptors', () => {

@@ -10,9 +10,11 @@ export type ExitStatusKind = 'exited' | 'killed' | 'dumped' | 'unknown'
  * - `waitid-nowait`: read from our own child without reaping it (its owner still gets it);
  * - `pidfd-info`: `PIDFD_INFO_EXIT` after another owner reaped it (Linux 6.15+);
  * - `proc-stat`: `/proc/<pid>/stat` of the unreaped zombie, pinned by the pidfd;
+ * - `child-process`: libuv's status, reported by the `ChildProcess` that reaped it, when no
+ *   kernel source kept it (libuv reaped first, before Linux 6.15);
  * - `none`: no source had it, `status` is `'unknown'` (never guessed).
  */
-export type StatusSource = 'waitid' | 'waitid-nowait' | 'pidfd-info' | 'proc-stat' | 'none'
+export type StatusSource = 'waitid' | 'waitid-nowait' | 'pidfd-info' | 'proc-stat' | 'child-process' | 'none'
 
 export interface ExitInfo {
   pid: number
@@ -32,10 +34,22 @@ export interface ExitInfo {
   reaped: boolean
   /** An orphan (zombie child nobody claimed) reaped in PID-1 / subreaper mode. */
   orphan: boolean
+  /** The JSON form (what `JSON.stringify(exit)` gives): `monotonicNs` as a decimal string. */
+  toJSON(): ExitInfoJSON
+}
+
+export type ExitInfoJSON = Omit<ExitInfo, 'monotonicNs' | 'toJSON'> & { monotonicNs: string }
+
+/** Shared by every ExitInfo, so `toJSON` is not an own (enumerable) property. */
+const exitInfoPrototype = {
+  toJSON(this: ExitInfo): ExitInfoJSON {
+    const { monotonicNs, ...rest } = this
+    return { ...rest, monotonicNs: monotonicNs.toString() }
+  },
 }
 
 export function toExitInfo(exit: NativeExit): ExitInfo {
-  return {
+  return Object.assign(Object.create(exitInfoPrototype) as ExitInfo, {
     pid: exit.pid,
     id: exit.id ?? null,
     code: exit.code ?? null,
@@ -46,5 +60,5 @@ export function toExitInfo(exit: NativeExit): ExitInfo {
     source: exit.source as StatusSource,
     reaped: exit.reaped,
     orphan: exit.orphan,
-  }
+  })
 }

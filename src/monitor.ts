@@ -1,8 +1,8 @@
-import type { ChildProcess } from 'node:child_process'
+import { ChildProcess } from 'node:child_process'
 import { isMainThread } from 'node:worker_threads'
 import { Channel } from './channel.js'
 import { invalid, native } from './errors.js'
-import { installChildProcessHooks, markSubreaper } from './child-process-hooks.js'
+import { followRef, installChildProcessHooks, markSubreaper, reportExitOf } from './child-process-hooks.js'
 import { installInit, type Init, type InitOptions } from './init.js'
 import type { ExitInfo, StatusSource } from './exit-info.js'
 import { ExitStream } from './exit-stream.js'
@@ -18,8 +18,12 @@ export interface SubreaperOptions {
   /** Reap orphans (zombie children nobody claimed). Default true. */
   reapOrphans?: boolean
   /**
-   * How long an unclaimed zombie child is left to its possible owner (another library's
-   * `waitpid`) before exitwatch reaps it. Default 500 ms.
+   * How long a zombie child whose origin is unknown is left to a possible owner before
+   * exitwatch reaps it. Children forked by this process — from any thread, by libuv, a
+   * worker or a native addon — are recorded as they are forked and never reaped by exitwatch,
+   * so the default is 0 (orphans are reaped at once). Raise it only when native code in this
+   * process starts children without `fork()` (`posix_spawn`, `vfork`, `clone`; e.g. Rust's
+   * `std::process::Command`) and reaps them itself.
    */
   graceMs?: number
 }
@@ -87,12 +91,21 @@ export class ExitMonitor {
   /**
    * Watches a process by pid, or a `ChildProcess` (call it in the same tick as `spawn`, before
    * Node can reap it). The pidfd is opened now: the handle names this process, never a later
-   * one with the same pid.
+   * one with the same pid. The handle of a `ChildProcess` follows its `ref()` / `unref()`,
+   * and when libuv reaps it before the status could be read and no kernel source kept it
+   * (before Linux 6.15), the exit carries libuv's exact status (source `child-process`).
    */
   watch(target: number | ChildProcess, options: WatchOptions = {}): ProcessHandle {
     const pid = pidOf(target, options)
-    const token = native(() => this.#channel.native.watch(pid, options.reap === true))
-    return new ProcessHandle(this.#channel, pid, token)
+    const child = target instanceof ChildProcess ? target : undefined
+    const token = native(() => this.#channel.native.watch(pid, options.reap === true, child !== undefined))
+    const handle = new ProcessHandle(this.#channel, pid, token)
+    if (child) {
+      reportExitOf(child)
+      const stopFollowing = followRef(child, handle)
+      handle.exited.then(stopFollowing, stopFollowing)
+    }
+    return handle
   }
 
   /**
@@ -135,7 +148,7 @@ export class ExitMonitor {
   enableSubreaper(options: SubreaperOptions = {}): void {
     installChildProcessHooks()
     markSubreaper()
-    const graceMs = options.graceMs ?? 500
+    const graceMs = options.graceMs ?? 0
     if (!Number.isInteger(graceMs) || graceMs < 0 || graceMs > 2 ** 31) {
       throw invalid(`graceMs must be a whole number of milliseconds, not ${String(graceMs)}`)
     }

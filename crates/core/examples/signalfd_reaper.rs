@@ -46,7 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let script = format!("for i in $(seq {orphans}); do (sleep 0.2; exit $((i % 100))) & done");
     let mut helper = Command::new("sh").arg("-c").arg(script).spawn()?;
-    monitor.claim_child(helper.id() as i32)?; // ours to wait for, not an orphan
+    monitor.claim_child(helper.id() as i32, false)?; // ours to wait for, not an orphan
     helper.wait()?;
 
     let mut reaped = 0;

@@ -53,16 +53,20 @@ pub enum StatusSource {
     /// `exit_code` of `/proc/<pid>/stat` while the process was an unreaped zombie of
     /// someone else (pinned by the pidfd, so never a recycled pid).
     ProcStat,
+    /// Reported by the child's owner in this process after it reaped it (Node's
+    /// `ChildProcess` 'exit'), when no kernel source kept the status.
+    ChildProcess,
     /// No source had it: the status is `Unknown`.
     None,
 }
 
 impl StatusSource {
-    pub const ALL: [StatusSource; 5] = [
+    pub const ALL: [StatusSource; 6] = [
         StatusSource::Waitid,
         StatusSource::WaitidNoWait,
         StatusSource::PidfdInfo,
         StatusSource::ProcStat,
+        StatusSource::ChildProcess,
         StatusSource::None,
     ];
 
@@ -72,6 +76,7 @@ impl StatusSource {
             StatusSource::WaitidNoWait => "waitid-nowait",
             StatusSource::PidfdInfo => "pidfd-info",
             StatusSource::ProcStat => "proc-stat",
+            StatusSource::ChildProcess => "child-process",
             StatusSource::None => "none",
         }
     }
@@ -97,6 +102,27 @@ pub struct ExitInfo {
     pub reaped: bool,
     /// An orphan (a zombie child nobody claimed) reaped by exitwatch as PID 1 / subreaper.
     pub orphan: bool,
+}
+
+impl ExitInfo {
+    /// An exit observed now, neither reaped by exitwatch nor an orphan.
+    pub(crate) fn observed_now(
+        pid: i32,
+        id: Option<u64>,
+        status: ExitStatus,
+        source: StatusSource,
+    ) -> ExitInfo {
+        ExitInfo {
+            pid,
+            id,
+            status,
+            source,
+            exited_at: SystemTime::now(),
+            monotonic_ns: crate::sys::monotonic_ns(),
+            reaped: false,
+            orphan: false,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 //! use exitwatch_core::{Monitor, WatchOptions};
 //! let child = std::process::Command::new("true").spawn().unwrap();
 //! let watch = Monitor::global().unwrap()
-//!     .watch(child.id() as i32, WatchOptions { reap: true }).unwrap();
+//!     .watch(child.id() as i32, WatchOptions { reap: true, ..Default::default() }).unwrap();
 //! println!("{:?}", watch.wait().status);
 //! ```
 
@@ -23,11 +23,13 @@ mod inbox;
 mod monitor;
 mod orphans;
 mod procfs;
+mod provenance;
 mod registry;
 mod stats;
 mod subscription;
 mod sync;
 mod sys;
+mod terminal;
 mod tree;
 mod watch;
 mod worker;
@@ -39,5 +41,6 @@ pub use inbox::{Event, Inbox, Target, Waker};
 pub use monitor::{Claimed, Monitor, WatchOptions};
 pub use stats::Stats;
 pub use subscription::{Claim, Subscription};
+pub use terminal::terminal_signals_reach;
 pub use tree::{PinnedMember, TreeMember};
 pub use watch::Watch;

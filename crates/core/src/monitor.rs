@@ -9,8 +9,10 @@ use std::time::Duration;
 use crate::capabilities::Capabilities;
 use crate::error::{Error, ErrorCode, Result};
 use crate::exit::ExitInfo;
+use crate::exit::{ExitStatus, StatusSource};
 use crate::inbox::{Inbox, Target, Waker};
 use crate::orphans::OrphanPolicy;
+use crate::provenance;
 use crate::registry::{Process, Registry, Subscriber, Watcher};
 use crate::stats::{Counters, Stats};
 use crate::sync::lock;
@@ -23,6 +25,11 @@ pub struct WatchOptions {
     /// exitwatch owns the process and reaps it (it must be a child of this process). Without
     /// it the status is read with `WNOWAIT` and the zombie is left to its owner.
     pub reap: bool,
+    /// The process is a child whose owner in this process (Node's `ChildProcess`) will reap
+    /// it and report its exact status through [`Monitor::owner_reported_exit`]. When the owner
+    /// reaps it before the monitor reads the status and no kernel source kept it (before
+    /// Linux 6.15), the exit waits for that report instead of being `Unknown`.
+    pub owner_reports_exit: bool,
 }
 
 /// The outcome of [`Monitor::claim`].
@@ -131,6 +138,7 @@ impl Monitor {
             faults: Default::default(),
         });
         shared.ensure_worker()?;
+        provenance::track_forks();
         Ok(Monitor { shared })
     }
 
@@ -165,7 +173,7 @@ impl Monitor {
     pub fn register(&self, pid: i32, options: WatchOptions, inbox: &Arc<Inbox>) -> Result<u64> {
         self.ready_to_watch(pid)?;
         let mut registry = lock(&self.shared.registry);
-        self.register_locked(&mut registry, pid, options, Some(inbox))
+        self.register_locked(&mut registry, pid, options, Some(inbox), false)
     }
 
     fn ready_to_watch(&self, pid: i32) -> Result<()> {
@@ -183,13 +191,14 @@ impl Monitor {
     /// Opens the pidfd under the registry lock: the monitor thread reaps owned processes
     /// under the same lock, so a pid it reaps cannot be reused and opened here before its
     /// exit is in the inboxes (what makes `claim` exact). Every call here is non-blocking.
-    /// Without an inbox the process is only claimed (known to have an owner).
+    /// `claimed`: another part of this process owns the child and will reap it.
     fn register_locked(
         &self,
         registry: &mut Registry,
         pid: i32,
         options: WatchOptions,
         inbox: Option<&Arc<Inbox>>,
+        claimed: bool,
     ) -> Result<u64> {
         let pidfd = sys::pidfd_open(pid).map_err(|e| Error::from_io(&e, pid, "watch"))?;
         if options.reap {
@@ -204,10 +213,13 @@ impl Monitor {
             })
             .into_iter()
             .collect();
-        let key = match registry.find_same_process(pid, id) {
+        let unreaped = |p: &Process| sys::pidfd_send_signal(p.pidfd.as_fd(), 0).is_ok();
+        let key = match registry.find_same_process(pid, id, unreaped) {
             Some(key) => {
                 let process = registry.processes.get_mut(&key).expect("found above");
                 process.reap |= options.reap;
+                process.claimed |= claimed;
+                process.owner_reports_exit |= options.owner_reports_exit;
                 process.watchers.extend(watchers);
                 key
             }
@@ -228,6 +240,8 @@ impl Monitor {
                         id,
                         pidfd: Arc::new(pidfd),
                         reap: options.reap,
+                        claimed,
+                        owner_reports_exit: options.owner_reports_exit,
                         watchers,
                     },
                 );
@@ -285,7 +299,7 @@ impl Monitor {
         {
             return Ok(Claimed::Exited(exit));
         }
-        self.register_locked(&mut registry, pid, options, Some(watch_inbox))
+        self.register_locked(&mut registry, pid, options, Some(watch_inbox), false)
             .map(Claimed::Watching)
     }
 
@@ -339,6 +353,10 @@ impl Monitor {
     /// come to PID 1 anyway). Their exits go to every subscription, marked `orphan`.
     pub fn enable_orphan_reaping(&self, grace: Duration) -> Result<()> {
         self.shared.ensure_worker()?;
+        if sys::getpid() != 1 && !sys::is_child_subreaper() {
+            // Never a subreaper before: every child this process has now, it forked.
+            provenance::record_current_children();
+        }
         self.set_child_subreaper()?;
         let grace_ms = grace.as_millis().min(u64::MAX as u128) as u64;
         self.shared
@@ -364,11 +382,51 @@ impl Monitor {
 
     /// Claims a child whose owner will reap it (e.g. one Node's `child_process` started), so
     /// orphan reaping never takes it. Its exit still reaches the subscriptions.
-    pub fn claim_child(&self, pid: i32) -> Result<()> {
+    /// `owner_reports_exit`: see [`WatchOptions::owner_reports_exit`].
+    pub fn claim_child(&self, pid: i32, owner_reports_exit: bool) -> Result<()> {
         self.ready_to_watch(pid)?;
+        let options = WatchOptions {
+            reap: false,
+            owner_reports_exit,
+        };
         let mut registry = lock(&self.shared.registry);
-        self.register_locked(&mut registry, pid, WatchOptions::default(), None)
+        self.register_locked(&mut registry, pid, options, None, true)
             .map(|_| ())
+    }
+
+    /// The owner of child `pid` reaped it and reports its exact status (Node's `ChildProcess`
+    /// 'exit'). It is delivered, with source `ChildProcess`, to a registered process of that
+    /// pid with `owner_reports_exit` that is reaped now and whose exit was not delivered yet —
+    /// if no kernel source has the status: the monitor found none, or the kernel has no
+    /// `PIDFD_INFO_EXIT` (then none can exist once the owner reaped it). A report for anything
+    /// else (delivered already, a newer process) changes nothing.
+    pub fn owner_reported_exit(&self, pid: i32, status: ExitStatus) {
+        let mut to_wake = Vec::new();
+        {
+            let mut registry = lock(&self.shared.registry);
+            let kernel_keeps_status = self.shared.caps.pidfd_info_exit;
+            let awaits_report = |key: &u64, p: &Process| {
+                p.pid == pid
+                    && p.owner_reports_exit
+                    && (registry.awaiting_owner.contains(key) || !kernel_keeps_status)
+                    && sys::pidfd_send_signal(p.pidfd.as_fd(), 0).is_err()
+            };
+            let Some(key) = registry
+                .processes
+                .iter()
+                .find(|(key, p)| awaits_report(key, p))
+                .map(|(key, _)| *key)
+            else {
+                return;
+            };
+            let id = registry.processes[&key].id;
+            let exit = ExitInfo::observed_now(pid, id, status, StatusSource::ChildProcess);
+            self.shared.counters.exit_observed(&exit);
+            registry.deliver_exit(key, exit, &mut to_wake);
+        }
+        for inbox in to_wake {
+            inbox.wake();
+        }
     }
 
     /// Pauses orphan reaping while a synchronous spawn runs (its child is its own to reap).

@@ -10,6 +10,8 @@ pub struct ProcessEntry {
     pub ppid: i32,
     /// The state letter: `R`, `S`, `Z` (zombie), ...
     pub state: u8,
+    /// When it started, in clock ticks since boot: with the pid, its identity on any kernel.
+    pub start_time: u64,
 }
 
 /// Parses `/proc/<pid>/stat`. The command name may hold spaces and parentheses, so the
@@ -20,7 +22,14 @@ pub fn read_entry(pid: i32) -> Option<ProcessEntry> {
     let mut fields = rest.split_ascii_whitespace();
     let state = fields.next()?.bytes().next()?;
     let ppid = fields.next()?.parse().ok()?;
-    Some(ProcessEntry { pid, ppid, state })
+    // Field 22; `fields` now stands at field 5.
+    let start_time = fields.nth(22 - 5)?.parse().ok()?;
+    Some(ProcessEntry {
+        pid,
+        ppid,
+        state,
+        start_time,
+    })
 }
 
 /// The children of `parent` (of all its threads), with their state.
@@ -34,15 +43,25 @@ pub fn children_of(parent: i32) -> Vec<ProcessEntry> {
     }
 }
 
+/// The children the calling thread created, or None where the kernel lacks
+/// CONFIG_PROC_CHILDREN.
+pub fn children_of_this_thread() -> Option<Vec<i32>> {
+    let text = fs::read_to_string("/proc/thread-self/children").ok()?;
+    Some(parse_pids(&text))
+}
+
+fn parse_pids(text: &str) -> Vec<i32> {
+    text.split_ascii_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
 fn children_from_task_files(parent: i32) -> Option<Vec<i32>> {
     let mut pids = Vec::new();
     for task in fs::read_dir(format!("/proc/{parent}/task")).ok()? {
         let path = task.ok()?.path().join("children");
         let text = fs::read_to_string(path).ok()?;
-        pids.extend(
-            text.split_ascii_whitespace()
-                .filter_map(|p| p.parse::<i32>().ok()),
-        );
+        pids.extend(parse_pids(&text));
     }
     Some(pids)
 }

@@ -16,6 +16,10 @@ pub(crate) struct Process {
     pub pidfd: Arc<OwnedFd>,
     /// exitwatch owns the process and reaps it.
     pub reap: bool,
+    /// Another part of this process owns it and will reap it (a claimed child).
+    pub claimed: bool,
+    /// Its owner reports the exact status (see `WatchOptions::owner_reports_exit`).
+    pub owner_reports_exit: bool,
     pub watchers: Vec<Watcher>,
 }
 
@@ -42,22 +46,40 @@ pub(crate) struct Registry {
     pub pending: HashSet<u64>,
     /// In subscription order.
     pub subscribers: Vec<Subscriber>,
-    /// Our children whose exit we read without reaping (WNOWAIT): their zombies belong to
+    /// Exited processes whose status no kernel source kept, waiting for their owner's
+    /// report (`Monitor::owner_reported_exit`) instead of being reported `Unknown`.
+    pub awaiting_owner: HashSet<u64>,
+    /// Claimed children whose exit we read without reaping (WNOWAIT): their zombies belong to
     /// their owner (libuv, a Rust `Child`) even after they left the registry. Pid → identity.
     left_to_owner: HashMap<i32, Option<u64>>,
+    /// Orphans whose exit was already delivered to a watch: reaped later without a second
+    /// broadcast. Pid → start time.
+    pub orphans_reported: HashMap<i32, u64>,
 }
 
 impl Registry {
     /// The process already registered for `pid` with the same pidfs identity, if any.
-    /// Without pidfs identities two registrations of one pid are never merged.
-    pub fn find_same_process(&self, pid: i32, id: Option<u64>) -> Option<u64> {
-        id?;
+    /// Without pidfs identities (before Linux 6.9), `same_process_unreaped` is asked: a pidfd
+    /// opened before the registered process was found unreaped names that same process,
+    /// since a pid is never reused before its process is reaped.
+    pub fn find_same_process(
+        &self,
+        pid: i32,
+        id: Option<u64>,
+        same_process_unreaped: impl FnOnce(&Process) -> bool,
+    ) -> Option<u64> {
         let key = *self.by_pid.get(&pid)?;
-        (self.processes.get(&key)?.id == id).then_some(key)
+        let process = self.processes.get(&key)?;
+        let same = match id {
+            Some(_) => process.id == id,
+            None => same_process_unreaped(process),
+        };
+        same.then_some(key)
     }
 
     /// True when the zombie child `pid` (identity `id`) has an owner: it is registered, or it
-    /// is one whose exit we read and left for its owner to reap. Orphan reaping must skip it.
+    /// is a claimed child whose exit we read and left for its owner to reap. Orphan reaping
+    /// must skip it.
     pub fn is_claimed(&self, pid: i32, id: Option<u64>) -> bool {
         self.by_pid.contains_key(&pid) || self.left_to_owner.get(&pid) == Some(&id)
     }
@@ -65,6 +87,7 @@ impl Registry {
     /// Forgets the zombies left to their owners that are no longer our children (reaped).
     pub fn prune_left_to_owner(&mut self, still_children: impl Fn(i32) -> bool) {
         self.left_to_owner.retain(|pid, _| still_children(*pid));
+        self.orphans_reported.retain(|pid, _| still_children(*pid));
     }
 
     pub fn insert_process(&mut self, key: u64, process: Process) {
@@ -75,6 +98,7 @@ impl Registry {
     fn remove_process(&mut self, key: u64) -> Option<Process> {
         let process = self.processes.remove(&key)?;
         self.pending.remove(&key);
+        self.awaiting_owner.remove(&key);
         if self.by_pid.get(&process.pid) == Some(&key) {
             self.by_pid.remove(&process.pid);
         }
@@ -134,7 +158,7 @@ impl Registry {
         let Some(process) = self.remove_process(key) else {
             return;
         };
-        if exit.source == StatusSource::WaitidNoWait {
+        if exit.source == StatusSource::WaitidNoWait && process.claimed {
             self.left_to_owner.insert(exit.pid, exit.id);
         }
         for watcher in process.watchers {

@@ -373,6 +373,30 @@ pub fn monotonic_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// CLOCK_BOOTTIME in clock ticks: the unit and clock of a process's start time in
+/// `/proc/<pid>/stat`.
+pub fn boottime_ticks() -> u64 {
+    static TICKS_PER_SECOND: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    // SAFETY: sysconf has no preconditions.
+    let hz =
+        *TICKS_PER_SECOND.get_or_init(|| unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64);
+    let mut ts = MaybeUninit::<libc::timespec>::zeroed();
+    // SAFETY: valid out-pointer; CLOCK_BOOTTIME exists since Linux 2.6.39.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, ts.as_mut_ptr()) };
+    // SAFETY: initialised by clock_gettime.
+    let ts = unsafe { ts.assume_init() };
+    ts.tv_sec as u64 * hz + ts.tv_nsec as u64 * hz / 1_000_000_000
+}
+
+/// True when this process is a child subreaper already.
+pub fn is_child_subreaper() -> bool {
+    let mut flag: libc::c_int = 0;
+    // SAFETY: PR_GET_CHILD_SUBREAPER writes one int through the pointer.
+    unsafe {
+        libc::prctl(libc::PR_GET_CHILD_SUBREAPER, &mut flag as *mut libc::c_int) == 0 && flag != 0
+    }
+}
+
 /// `kernel.pid_max`, read once: it is a boot-time setting in practice, and reading it on
 /// every watch cost three system calls.
 pub fn pid_max() -> i32 {

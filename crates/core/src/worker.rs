@@ -3,17 +3,20 @@
 //! It never waits on a consumer and never wakes up while nothing is happening.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use crate::collect::{collect_exit, Collected};
-use crate::exit::ExitInfo;
+use crate::exit::{ExitInfo, ExitStatus, StatusSource};
 use crate::inbox::Inbox;
 use crate::monitor::{Shared, SIGNAL_KEY, WAKE_KEY};
 use crate::orphans::OrphanReaper;
+use crate::procfs;
+use crate::provenance::{self, Forked};
+use crate::registry::Registry;
 use crate::sync::lock;
 use crate::sys::{self, Interest};
 
@@ -110,6 +113,8 @@ fn run(shared: Arc<Shared>, restart: bool) {
         for &key in &ready {
             new_pending |= handle_ready(&shared, key, &mut to_wake);
         }
+        // An exit handled above may have asked for a scan (an orphan to reap after grace).
+        rescan |= shared.rescan_requested.swap(false, Ordering::AcqRel);
         if rescan || orphan_deadline.is_some_and(|d| d <= Instant::now()) {
             orphan_deadline = orphans.scan(&shared, &mut to_wake);
         }
@@ -144,10 +149,17 @@ fn wait_timeout(retry_ms: Option<i32>, orphan_deadline: Option<Instant>) -> i32 
 /// Returns true when the status was not there yet and the process was parked as pending.
 fn handle_ready(shared: &Shared, key: u64, to_wake: &mut Vec<Arc<Inbox>>) -> bool {
     let mut registry = lock(&shared.registry);
-    let Some((pid, id, reap, pidfd)) = registry
-        .processes
-        .get(&key)
-        .map(|p| (p.pid, p.id, p.reap, p.pidfd.clone()))
+    let Some((pid, id, reap, claimed, owner_reports_exit, pidfd)) =
+        registry.processes.get(&key).map(|p| {
+            (
+                p.pid,
+                p.id,
+                p.reap,
+                p.claimed,
+                p.owner_reports_exit,
+                p.pidfd.clone(),
+            )
+        })
     else {
         return false; // unregistered meanwhile
     };
@@ -162,12 +174,21 @@ fn handle_ready(shared: &Shared, key: u64, to_wake: &mut Vec<Arc<Inbox>>) -> boo
         registry = lock(&shared.registry);
         collected
     };
+    if !registry.processes.contains_key(&key) {
+        return false; // unregistered, or its owner's report delivered it, meanwhile
+    }
     match collected {
         Collected::NotYet => {
-            if registry.processes.contains_key(&key) {
-                registry.pending.insert(key);
-                return true;
-            }
+            registry.pending.insert(key);
+            true
+        }
+        // Its owner reaped it first and no kernel source kept the status: the owner's report
+        // (`Monitor::owner_reported_exit`) brings the exact one.
+        Collected::Exit {
+            status: ExitStatus::Unknown,
+            ..
+        } if owner_reports_exit => {
+            registry.awaiting_owner.insert(key);
             false
         }
         Collected::Exit {
@@ -175,20 +196,49 @@ fn handle_ready(shared: &Shared, key: u64, to_wake: &mut Vec<Arc<Inbox>>) -> boo
             source,
             reaped,
         } => {
-            let exit = ExitInfo {
-                pid,
-                id,
-                status,
-                source,
-                exited_at: SystemTime::now(),
-                monotonic_ns: sys::monotonic_ns(),
-                reaped,
-                orphan: false,
-            };
+            let mut exit = ExitInfo::observed_now(pid, id, status, source);
+            exit.reaped = reaped;
+            if source == StatusSource::WaitidNoWait && !claimed && shared.orphans.active() {
+                adopt_orphan(shared, &mut registry, pidfd.as_fd(), &mut exit);
+            }
             shared.counters.exit_observed(&exit);
             registry.deliver_exit(key, exit, to_wake);
             false
         }
+    }
+}
+
+/// A watched child of ours exited while orphan reaping is on. Unless this process forked it
+/// (its forker reaps it), it is an orphan: reaped now, or after the grace period without a
+/// second report when the grace is not zero.
+fn adopt_orphan(
+    shared: &Shared,
+    registry: &mut Registry,
+    pidfd: BorrowedFd<'_>,
+    exit: &mut ExitInfo,
+) {
+    let Some(entry) = procfs::read_entry(exit.pid) else {
+        return;
+    };
+    let forked = provenance::forked(exit.pid, entry.start_time);
+    if forked == Forked::Yes {
+        return; // its forker reaps it
+    }
+    // Perhaps ours (an ambiguous fork, or a fork under way that may be of this very child
+    // and not recorded yet), or a grace period to honour: the scan decides later.
+    if matches!(forked, Forked::Until(_))
+        || provenance::fork_in_progress()
+        || shared.orphans.grace_ms.load(Ordering::Relaxed) > 0
+    {
+        registry.orphans_reported.insert(exit.pid, entry.start_time);
+        shared.rescan_requested.store(true, Ordering::Release);
+        return;
+    }
+    // Under the registry lock, like every reap (see `handle_ready`).
+    if let Ok(Some(_)) = sys::waitid_pidfd(pidfd, true) {
+        exit.source = StatusSource::Waitid;
+        exit.reaped = true;
+        exit.orphan = true;
     }
 }
 

@@ -78,7 +78,15 @@ fn owned_child_is_reaped_with_its_exact_status() {
     // The spawner never waits: exitwatch owns the child and must leave no zombie.
     let child = sh("sleep 0.1; exit 7");
     let pid = child.id() as i32;
-    let watch = monitor().watch(pid, WatchOptions { reap: true }).unwrap();
+    let watch = monitor()
+        .watch(
+            pid,
+            WatchOptions {
+                reap: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
     let exit = watch.wait();
     assert_eq!(exit.status, ExitStatus::Exited { code: 7 });
     assert_eq!(exit.source, StatusSource::Waitid);
@@ -92,7 +100,17 @@ fn owned_child_is_reaped_with_its_exact_status() {
 fn owned_child_is_reaped_even_when_the_watch_is_dropped_first() {
     let child = sh("sleep 0.1; exit 3");
     let pid = child.id() as i32;
-    drop(monitor().watch(pid, WatchOptions { reap: true }).unwrap());
+    drop(
+        monitor()
+            .watch(
+                pid,
+                WatchOptions {
+                    reap: true,
+                    ..Default::default()
+                },
+            )
+            .unwrap(),
+    );
     wait_until(|| proc_state(pid).is_none());
 }
 
@@ -100,7 +118,13 @@ fn owned_child_is_reaped_even_when_the_watch_is_dropped_first() {
 fn reap_is_refused_for_a_process_that_is_not_our_child() {
     let (mut parent, pid) = foreign_zombie(1);
     let err = monitor()
-        .watch(pid, WatchOptions { reap: true })
+        .watch(
+            pid,
+            WatchOptions {
+                reap: true,
+                ..Default::default()
+            },
+        )
         .err()
         .unwrap();
     assert_eq!(err.code, ErrorCode::Einval);

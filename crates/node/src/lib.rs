@@ -64,12 +64,17 @@ impl NativeChannel {
         })
     }
 
-    /// Watches `pid`; returns the token its exit will carry.
+    /// Watches `pid`; returns the token its exit will carry. `owner_reports_exit`: a
+    /// `ChildProcess` of this process, whose 'exit' is reported with `ownerReportedExit`.
     #[napi]
-    pub fn watch(&self, pid: f64, reap: bool) -> Result<i64> {
+    pub fn watch(&self, pid: f64, reap: bool, owner_reports_exit: bool) -> Result<i64> {
         let pid = to_pid(pid).map_err(js_error)?;
+        let options = WatchOptions {
+            reap,
+            owner_reports_exit,
+        };
         let token = monitor()?
-            .register(pid, WatchOptions { reap }, &self.inbox)
+            .register(pid, options, &self.inbox)
             .map_err(js_error)?;
         Ok(token as i64)
     }
@@ -103,7 +108,15 @@ impl NativeChannel {
     pub fn claim(&self, subscription: i64, pid: f64, reap: bool) -> Result<NativeClaim> {
         let pid = to_pid(pid).map_err(js_error)?;
         let claimed = monitor()?
-            .claim(subscription as u64, pid, WatchOptions { reap }, &self.inbox)
+            .claim(
+                subscription as u64,
+                pid,
+                WatchOptions {
+                    reap,
+                    owner_reports_exit: false,
+                },
+                &self.inbox,
+            )
             .map_err(js_error)?;
         Ok(match claimed {
             Claimed::Exited(exit) => NativeClaim {
@@ -227,11 +240,34 @@ pub fn enable_orphan_reaping(grace_ms: u32) -> Result<()> {
         .map_err(js_error)
 }
 
-/// Marks a child as owned by someone else (libuv), so orphan reaping never takes it.
+/// Marks a `ChildProcess` child as owned by libuv, so orphan reaping never takes it; its
+/// 'exit' is reported with `ownerReportedExit`.
 #[napi]
 pub fn claim_child(pid: f64) -> Result<()> {
     let pid = to_pid(pid).map_err(js_error)?;
-    monitor()?.claim_child(pid).map_err(js_error)
+    monitor()?.claim_child(pid, true).map_err(js_error)
+}
+
+/// A `ChildProcess` emitted 'exit': libuv's exact status, for an exit no kernel source kept.
+#[napi]
+pub fn owner_reported_exit(pid: f64, code: Option<i32>, signal: Option<i32>) -> Result<()> {
+    let pid = to_pid(pid).map_err(js_error)?;
+    let status = match (code, signal) {
+        (_, Some(signal)) => ExitStatus::Killed { signal },
+        (Some(code), None) => ExitStatus::Exited { code },
+        (None, None) => return Ok(()),
+    };
+    monitor()?.owner_reported_exit(pid, status);
+    Ok(())
+}
+
+/// True when the terminal on stdin delivers its keyboard signals (Ctrl-C, Ctrl-\\, resize)
+/// to `pid` itself: this process is in the terminal's foreground process group and `pid`
+/// is in the same group.
+#[napi]
+pub fn terminal_signals_reach(pid: f64) -> Result<bool> {
+    let pid = to_pid(pid).map_err(js_error)?;
+    Ok(exitwatch_core::terminal_signals_reach(pid))
 }
 
 /// Brackets a synchronous spawn: its child is reaped by the spawn itself.
