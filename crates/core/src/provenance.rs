@@ -204,11 +204,9 @@ mod tests {
         track_forks();
         let child = fork_exiting_child_from_a_thread();
         let entry = procfs::read_entry(child).expect("unreaped child");
-        assert!(forked_by_us(forked, entry.start_time));
-        assert!(
-            !forked_by_us(forked, entry.start_time + 1),
-            "another process under that pid"
-        );
+        assert_eq!(forked(child, entry.start_time), Forked::Yes);
+        let reused = forked(child, entry.start_time + 1);
+        assert_eq!(reused, Forked::No, "another process under that pid");
 
         // posix_spawn (CLONE_VFORK) runs no fork handlers.
         let spawned = std::process::Command::new("true").spawn().unwrap();
@@ -221,9 +219,7 @@ mod tests {
         let mut spawned = spawned;
         spawned.wait().unwrap();
         prune(|pid, _| procfs::read_entry(pid).is_some());
-        assert!(
-            !forked_by_us(forked, entry.start_time),
-            "pruned once reaped"
-        );
+        let reaped = forked(child, entry.start_time);
+        assert_eq!(reaped, Forked::No, "pruned once reaped");
     }
 }
