@@ -40,7 +40,7 @@ function describe(exit) {
 }
 
 const print = (stream, json, exit) =>
-  stream.write(json ? `${JSON.stringify({ ...exit, monotonicNs: String(exit.monotonicNs) })}\n` : `exitwatch: ${describe(exit)}\n`)
+  stream.write(json ? `${JSON.stringify(exit)}\n` : `exitwatch: ${describe(exit)}\n`)
 
 function usage(topic, code = 0) {
   ;(code === 0 ? process.stdout : process.stderr).write(`${HELP[topic]}\n`)

@@ -76,11 +76,17 @@ export function installInit(monitor: ExitMonitor, options: InitOptions = {}): In
   }
 }
 
+const SPAWN_FAILURES: Record<string, string> = {
+  ENOENT: 'command not found',
+  EACCES: 'permission denied',
+  ENOEXEC: 'exec format error',
+}
+
 /** The child never ran: its 'error' (emitted on the next tick) says why. */
 function exitOnSpawnFailure(child: ChildProcess): void {
   child.once('error', (error: NodeJS.ErrnoException) => {
     const notFound = error.code === 'ENOENT'
-    const reason = notFound ? 'command not found' : (error.code ?? error.message)
+    const reason = SPAWN_FAILURES[error.code ?? ''] ?? error.message
     process.stderr.write(`exitwatch: cannot run ${child.spawnfile}: ${reason}\n`)
     process.exit(notFound ? 127 : 126)
   })
