@@ -13,7 +13,7 @@ use crate::exit::{ExitStatus, StatusSource};
 use crate::inbox::{Inbox, Target, Waker};
 use crate::orphans::OrphanPolicy;
 use crate::provenance;
-use crate::registry::{Process, Registry, Subscriber, Watcher};
+use crate::registry::{push, Process, Registry, Subscriber, Watcher};
 use crate::stats::{Counters, Stats};
 use crate::sync::lock;
 use crate::sys::{self, Interest};
@@ -172,8 +172,20 @@ impl Monitor {
     /// has this pid now, never a later one.
     pub fn register(&self, pid: i32, options: WatchOptions, inbox: &Arc<Inbox>) -> Result<u64> {
         self.ready_to_watch(pid)?;
-        let mut registry = lock(&self.shared.registry);
-        self.register_locked(&mut registry, pid, options, Some(inbox), false)
+        let mut to_wake = Vec::new();
+        let token = {
+            let mut registry = lock(&self.shared.registry);
+            self.register_locked(
+                &mut registry,
+                pid,
+                options,
+                Some(inbox),
+                false,
+                &mut to_wake,
+            )
+        };
+        wake_all(to_wake);
+        token
     }
 
     fn ready_to_watch(&self, pid: i32) -> Result<()> {
@@ -191,7 +203,8 @@ impl Monitor {
     /// Opens the pidfd under the registry lock: the monitor thread reaps owned processes
     /// under the same lock, so a pid it reaps cannot be reused and opened here before its
     /// exit is in the inboxes (what makes `claim` exact). Every call here is non-blocking.
-    /// `claimed`: another part of this process owns the child and will reap it.
+    /// `claimed`: another part of this process owns the child and will reap it. A zombie
+    /// whose exit was delivered already gets that same exit at once (into `to_wake`).
     fn register_locked(
         &self,
         registry: &mut Registry,
@@ -199,13 +212,23 @@ impl Monitor {
         options: WatchOptions,
         inbox: Option<&Arc<Inbox>>,
         claimed: bool,
+        to_wake: &mut Vec<Arc<Inbox>>,
     ) -> Result<u64> {
         let pidfd = sys::pidfd_open(pid).map_err(|e| Error::from_io(&e, pid, "watch"))?;
         if options.reap {
             ensure_child(&pidfd, pid)?;
         }
-        let id = sys::pidfd_identity(pidfd.as_fd());
         let token = self.shared.next_id();
+        let unreaped = |fd: &OwnedFd| sys::pidfd_send_signal(fd.as_fd(), 0).is_ok();
+        if !options.reap {
+            if let Some(exit) = registry.exit_of_zombie(pid, unreaped) {
+                if let Some(inbox) = inbox {
+                    push(inbox, Target::Watch(token), exit, to_wake);
+                }
+                return Ok(token);
+            }
+        }
+        let id = sys::pidfd_identity(pidfd.as_fd());
         let watchers: Vec<Watcher> = inbox
             .map(|inbox| Watcher {
                 token,
@@ -213,8 +236,7 @@ impl Monitor {
             })
             .into_iter()
             .collect();
-        let unreaped = |p: &Process| sys::pidfd_send_signal(p.pidfd.as_fd(), 0).is_ok();
-        let key = match registry.find_same_process(pid, id, unreaped) {
+        let key = match registry.find_same_process(pid, id, |p| unreaped(&p.pidfd)) {
             Some(key) => {
                 let process = registry.processes.get_mut(&key).expect("found above");
                 process.reap |= options.reap;
@@ -299,8 +321,20 @@ impl Monitor {
         {
             return Ok(Claimed::Exited(exit));
         }
-        self.register_locked(&mut registry, pid, options, Some(watch_inbox), false)
-            .map(Claimed::Watching)
+        let mut to_wake = Vec::new();
+        let claimed = self
+            .register_locked(
+                &mut registry,
+                pid,
+                options,
+                Some(watch_inbox),
+                false,
+                &mut to_wake,
+            )
+            .map(Claimed::Watching);
+        drop(registry);
+        wake_all(to_wake);
+        claimed
     }
 
     /// The consumer of `inbox` is gone: removes its watches and subscriptions (owned
@@ -390,7 +424,7 @@ impl Monitor {
             owner_reports_exit,
         };
         let mut registry = lock(&self.shared.registry);
-        self.register_locked(&mut registry, pid, options, None, true)
+        self.register_locked(&mut registry, pid, options, None, true, &mut Vec::new())
             .map(|_| ())
     }
 
@@ -424,9 +458,7 @@ impl Monitor {
             self.shared.counters.exit_observed(&exit);
             registry.deliver_exit(key, exit, &mut to_wake);
         }
-        for inbox in to_wake {
-            inbox.wake();
-        }
+        wake_all(to_wake);
     }
 
     /// Pauses orphan reaping while a synchronous spawn runs (its child is its own to reap).
@@ -485,6 +517,13 @@ impl Drop for Monitor {
     fn drop(&mut self) {
         self.shared.shutdown.store(true, Ordering::Release);
         self.shared.wake();
+    }
+}
+
+/// Wakes the consumers whose inboxes went non-empty, outside every lock.
+fn wake_all(to_wake: Vec<Arc<Inbox>>) {
+    for inbox in to_wake {
+        inbox.wake();
     }
 }
 

@@ -1,7 +1,7 @@
 //! Who is watched and who listens. Only plain data and non-blocking operations: the registry
 //! lock is never held across anything that can wait.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
@@ -55,7 +55,13 @@ pub(crate) struct Registry {
     /// Orphans whose exit was already delivered to a watch: reaped later without a second
     /// broadcast. Pid → start time.
     pub orphans_reported: HashMap<i32, u64>,
+    /// Exits delivered while the process stayed an unreaped zombie, oldest first, each with
+    /// the pidfd that pins it: a watch of that zombie registered later gets the same exit.
+    recent_zombie_exits: VecDeque<(ExitInfo, Arc<OwnedFd>)>,
 }
+
+/// How many exits of unreaped zombies are remembered (each keeps its pidfd open).
+const RECENT_ZOMBIE_EXITS: usize = 64;
 
 impl Registry {
     /// The process already registered for `pid` with the same pidfs identity, if any.
@@ -82,6 +88,25 @@ impl Registry {
     /// must skip it.
     pub fn is_claimed(&self, pid: i32, id: Option<u64>) -> bool {
         self.by_pid.contains_key(&pid) || self.left_to_owner.get(&pid) == Some(&id)
+    }
+
+    /// The exit already delivered for `pid` if that process is still the unreaped zombie
+    /// `unreaped` finds behind the remembered pidfd (so a newer process with that pid never
+    /// matches). Forgets the entry once the zombie was reaped.
+    pub fn exit_of_zombie(
+        &mut self,
+        pid: i32,
+        unreaped: impl Fn(&OwnedFd) -> bool,
+    ) -> Option<ExitInfo> {
+        let i = self
+            .recent_zombie_exits
+            .iter()
+            .rposition(|(e, _)| e.pid == pid)?;
+        if unreaped(&self.recent_zombie_exits[i].1) {
+            return Some(self.recent_zombie_exits[i].0);
+        }
+        self.recent_zombie_exits.remove(i);
+        None
     }
 
     /// Forgets the zombies left to their owners that are no longer our children (reaped).
@@ -161,6 +186,16 @@ impl Registry {
         if exit.source == StatusSource::WaitidNoWait && process.claimed {
             self.left_to_owner.insert(exit.pid, exit.id);
         }
+        if matches!(
+            exit.source,
+            StatusSource::WaitidNoWait | StatusSource::ProcStat
+        ) {
+            if self.recent_zombie_exits.len() == RECENT_ZOMBIE_EXITS {
+                self.recent_zombie_exits.pop_front();
+            }
+            self.recent_zombie_exits
+                .push_back((exit, process.pidfd.clone()));
+        }
         for watcher in process.watchers {
             self.watches.remove(&watcher.token);
             push(&watcher.inbox, Target::Watch(watcher.token), exit, to_wake);
@@ -181,7 +216,12 @@ impl Registry {
     }
 }
 
-fn push(inbox: &Arc<Inbox>, target: Target, exit: ExitInfo, to_wake: &mut Vec<Arc<Inbox>>) {
+pub(crate) fn push(
+    inbox: &Arc<Inbox>,
+    target: Target,
+    exit: ExitInfo,
+    to_wake: &mut Vec<Arc<Inbox>>,
+) {
     if inbox.push(Event { target, exit }) && !to_wake.iter().any(|i| Arc::ptr_eq(i, inbox)) {
         to_wake.push(inbox.clone());
     }
