@@ -2,6 +2,9 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
+use std::os::fd::BorrowedFd;
+
+use crate::sys;
 
 /// One process as /proc shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +75,14 @@ pub fn descendants(roots: &[i32]) -> Vec<ProcessEntry> {
         }
     }
     members
+}
+
+/// The thread group (process) id of an opened `/proc/<id>` directory: not `<id>` when `<id>`
+/// is a thread of another process.
+pub fn tgid_at(dir: BorrowedFd<'_>) -> Option<i32> {
+    let status = sys::read_at(dir, c"status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("Tgid:"))?;
+    line.trim().parse().ok()
 }
 
 /// The command line of `pid`, or its command name when it has none.

@@ -8,15 +8,31 @@ use std::sync::Arc;
 use crate::exit::{ExitInfo, StatusSource};
 use crate::inbox::{Event, Inbox, Target};
 
-/// A registered process, pinned by its pidfd.
+/// A registered process, pinned by its pidfd or, without pidfds, by its start time.
 pub(crate) struct Process {
     pub pid: i32,
     pub id: Option<u64>,
-    /// Shared with the monitor thread while it reads the status outside the lock.
-    pub pidfd: Arc<OwnedFd>,
+    pub pin: Pin,
     /// exitwatch owns the process and reaps it.
     pub reap: bool,
     pub watchers: Vec<Watcher>,
+}
+
+/// What proves that `pid` still names the registered process.
+pub(crate) enum Pin {
+    /// Shared with the monitor thread while it reads the status outside the lock.
+    Pidfd(Arc<OwnedFd>),
+    /// The poll engine: the start time (`/proc/<pid>/stat` field 22) seen at registration.
+    StartTime(u64),
+}
+
+impl Pin {
+    pub fn pidfd(&self) -> Option<&Arc<OwnedFd>> {
+        match self {
+            Pin::Pidfd(pidfd) => Some(pidfd),
+            Pin::StartTime(_) => None,
+        }
+    }
 }
 
 pub(crate) struct Watcher {

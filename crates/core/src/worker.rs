@@ -9,11 +9,13 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Instant, SystemTime};
 
+use crate::capabilities::Engine;
 use crate::collect::{collect_exit, Collected};
 use crate::exit::ExitInfo;
 use crate::inbox::Inbox;
 use crate::monitor::{Shared, SIGNAL_KEY, WAKE_KEY};
 use crate::orphans::OrphanReaper;
+use crate::poll_engine::Poller;
 use crate::sync::lock;
 use crate::sys::{self, Interest};
 
@@ -67,10 +69,15 @@ fn run(shared: Arc<Shared>, restart: bool) {
     let mut to_wake: Vec<Arc<Inbox>> = Vec::new();
     let mut orphans = OrphanReaper::default();
     let mut orphan_deadline: Option<Instant> = None;
+    let mut poller = (shared.caps.engine == Engine::Poll).then(Poller::default);
     let mut retry_ms = FIRST_RETRY_MS;
     loop {
         let has_pending = !lock(&shared.registry).pending.is_empty();
-        let timeout = wait_timeout(has_pending.then_some(retry_ms), orphan_deadline);
+        let deadline = [orphan_deadline, poller.as_ref().and_then(Poller::deadline)]
+            .into_iter()
+            .flatten()
+            .min();
+        let timeout = wait_timeout(has_pending.then_some(retry_ms), deadline);
         let n = sys::epoll_wait(shared.epoll.as_fd(), &mut events, timeout)
             .expect("epoll_wait on the monitor's own epoll descriptor");
         shared.counters.woke_up();
@@ -113,6 +120,10 @@ fn run(shared: Arc<Shared>, restart: bool) {
         if rescan || orphan_deadline.is_some_and(|d| d <= Instant::now()) {
             orphan_deadline = orphans.scan(&shared, &mut to_wake);
         }
+        if let Some(poller) = &mut poller {
+            // Without pidfds every wake-up is a SIGCHLD or a new registration.
+            poller.run(&shared, n > 0, &mut to_wake);
+        }
         for inbox in to_wake.drain(..) {
             inbox.wake();
         }
@@ -126,14 +137,15 @@ fn run(shared: Arc<Shared>, restart: bool) {
     }
 }
 
-/// `epoll_wait`'s timeout: forever unless a status retry or an orphan's grace period is due.
-fn wait_timeout(retry_ms: Option<i32>, orphan_deadline: Option<Instant>) -> i32 {
-    let orphan_ms = orphan_deadline.map(|d| {
+/// `epoll_wait`'s timeout: forever unless a status retry, an orphan's grace period or a round
+/// of the poll engine is due.
+fn wait_timeout(retry_ms: Option<i32>, deadline: Option<Instant>) -> i32 {
+    let deadline_ms = deadline.map(|d| {
         let left = d.saturating_duration_since(Instant::now());
         // Round up so the deadline has passed when the wait ends.
         left.as_millis().min(i32::MAX as u128) as i32 + 1
     });
-    match (retry_ms, orphan_ms) {
+    match (retry_ms, deadline_ms) {
         (Some(a), Some(b)) => a.min(b),
         (Some(t), None) | (None, Some(t)) => t,
         (None, None) => -1,
@@ -147,7 +159,7 @@ fn handle_ready(shared: &Shared, key: u64, to_wake: &mut Vec<Arc<Inbox>>) -> boo
     let Some((pid, id, reap, pidfd)) = registry
         .processes
         .get(&key)
-        .map(|p| (p.pid, p.id, p.reap, p.pidfd.clone()))
+        .and_then(|p| Some((p.pid, p.id, p.reap, p.pin.pidfd()?.clone())))
     else {
         return false; // unregistered meanwhile
     };
@@ -196,10 +208,13 @@ fn handle_ready(shared: &Shared, key: u64, to_wake: &mut Vec<Arc<Inbox>>) -> boo
 fn rearm_all(shared: &Shared) {
     let registry = lock(&shared.registry);
     for (key, process) in &registry.processes {
+        let Some(pidfd) = process.pin.pidfd() else {
+            continue; // the poll engine checks every process on its next round anyway
+        };
         // A failure here means the descriptor is gone, and so is the process entry soon.
         let _ = sys::epoll_rearm(
             shared.epoll.as_fd(),
-            process.pidfd.as_raw_fd(),
+            pidfd.as_raw_fd(),
             *key,
             Interest::ReadableOnce,
         );
