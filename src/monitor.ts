@@ -57,6 +57,8 @@ export interface Stats {
   subscriptions: number
   descriptorsInUse: number
   poisonRecoveries: number
+  /** Exits observed by the poll engine (`capabilities().engine === 'poll'`: no pidfds). */
+  fallbackExits: number
   /** Listener calls in this environment that threw. */
   listenerErrors: number
 }
@@ -178,6 +180,7 @@ export class ExitMonitor {
       subscriptions: s.subscriptions,
       descriptorsInUse: s.descriptorsInUse,
       poisonRecoveries: s.poisonRecoveries,
+      fallbackExits: s.fallbackExits,
       listenerErrors: this.#channel.listenerErrors,
     }
   }
