@@ -213,7 +213,11 @@ impl Monitor {
             })
             .into_iter()
             .collect();
-        let key = match registry.find_same_process(pid, id) {
+        let same_process = match pin {
+            Pin::Pidfd(_) => registry.find_same_process(pid, id),
+            Pin::StartTime(start_time) => registry.find_same_start(pid, start_time),
+        };
+        let key = match same_process {
             Some(key) => {
                 let process = registry.processes.get_mut(&key).expect("found above");
                 process.reap |= options.reap;

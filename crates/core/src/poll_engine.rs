@@ -162,7 +162,7 @@ impl Poller {
         if !woken && !due {
             return;
         }
-        let processes: Vec<(u64, i32, u64, bool)> = lock(&shared.registry)
+        let mut processes: Vec<(u64, i32, u64, bool)> = lock(&shared.registry)
             .processes
             .iter()
             .filter_map(|(key, p)| match p.pin {
@@ -170,6 +170,8 @@ impl Poller {
                 Pin::Pidfd(_) => None,
             })
             .collect();
+        // Exits found in one round are delivered in registration order.
+        processes.sort_unstable_by_key(|&(key, ..)| key);
         if processes.is_empty() {
             self.next_round = None;
             return;

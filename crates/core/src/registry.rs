@@ -72,6 +72,13 @@ impl Registry {
         (self.processes.get(&key)?.id == id).then_some(key)
     }
 
+    /// The process registered for `pid` with the same start time (the poll engine's pin).
+    pub fn find_same_start(&self, pid: i32, start_time: u64) -> Option<u64> {
+        let key = *self.by_pid.get(&pid)?;
+        let same = matches!(self.processes.get(&key)?.pin, Pin::StartTime(t) if t == start_time);
+        same.then_some(key)
+    }
+
     /// True when the zombie child `pid` (identity `id`) has an owner: it is registered, or it
     /// is one whose exit we read and left for its owner to reap. Orphan reaping must skip it.
     pub fn is_claimed(&self, pid: i32, id: Option<u64>) -> bool {

@@ -164,3 +164,16 @@ fn rounds_back_off_and_stop_when_nothing_is_watched() {
     assert_eq!(monitor.stats().wakeups, after_exit, "idle again");
     child.wait().unwrap();
 }
+
+#[test]
+fn two_watches_of_one_process_get_one_identical_exit() {
+    let mut parent = sh("(sleep 0.2; exit 4) & echo $!; exec sleep 30");
+    let pid = read_pid(&mut parent);
+    let first = monitor().watch(pid, WatchOptions::default()).unwrap();
+    let second = monitor().watch(pid, WatchOptions::default()).unwrap();
+    let exit = first.wait();
+    assert_eq!(exit.status, ExitStatus::Exited { code: 4 });
+    assert_eq!(second.wait(), exit);
+    parent.kill().unwrap();
+    parent.wait().unwrap();
+}
