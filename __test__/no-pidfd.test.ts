@@ -105,6 +105,13 @@ for (const mode of ['pidfd-enosys', 'pidfd-eperm'] as const) {
   })
 }
 
+describe.skipIf(toolMissing)('run-seccomp no-pidfd-info [needs a C compiler: cc, e.g. apt-get install gcc]', () => {
+  it('hides PIDFD_INFO_EXIT as on Linux < 6.15, and only that', async () => {
+    const { capabilities } = await scenario('no-pidfd-info', 'capabilities')
+    expect(capabilities).toMatchObject({ engine: 'pidfd', pidfdOpen: true, waitidPidfd: true, pidfdInfoExit: false })
+  })
+})
+
 describe('EXITWATCH_ENGINE', () => {
   const capabilities = (value: string): Promise<RunResult> =>
     run('env', [`EXITWATCH_ENGINE=${value}`, process.execPath, fixture('no-pidfd/core.mjs'), 'capabilities'])
