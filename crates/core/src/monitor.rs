@@ -170,16 +170,10 @@ impl Monitor {
         self.register_locked(&mut registry, pid, options, Some(inbox))
     }
 
+    /// Without `pidfd_open` the poll engine is in use (see `Capabilities::engine`).
     fn ready_to_watch(&self, pid: i32) -> Result<()> {
         validate_pid(pid)?;
-        self.shared.ensure_worker()?;
-        if self.shared.caps.engine == Engine::Pidfd && !self.shared.caps.pidfd_open {
-            return Err(Error::new(
-                ErrorCode::Enosys,
-                "this kernel has no pidfd_open (Linux 5.3+ is required to watch processes)",
-            ));
-        }
-        Ok(())
+        self.shared.ensure_worker()
     }
 
     /// Opens the pidfd (or, with the poll engine, reads the start time) under the registry
