@@ -41,8 +41,10 @@ pub(crate) fn pin(pid: i32, reap: bool) -> Result<u64> {
     let os_error = |errno: i32| Error::from_io(&io::Error::from_raw_os_error(errno), pid, "watch");
     let dir = sys::open_proc_dir(pid).map_err(|_| os_error(libc::ESRCH))?;
     let stat = sys::proc_stat(dir.as_fd()).map_err(|_| os_error(libc::ESRCH))?;
-    if procfs::tgid_at(dir.as_fd()) != Some(pid) {
-        return Err(os_error(libc::EINVAL));
+    match procfs::tgid_at(dir.as_fd()) {
+        Some(tgid) if tgid == pid => {}
+        Some(_) => return Err(os_error(libc::EINVAL)), // a thread of another process
+        None => return Err(os_error(libc::ESRCH)),     // reaped since the stat was read
     }
     if reap && stat.ppid != sys::getpid() {
         return Err(Error::invalid(format!(
