@@ -46,6 +46,7 @@ export function collectMetrics(register?: Registry, monitor: ExitMonitor = ExitM
   counter('exitwatch_unknown_statuses_total', 'Exits whose status no kernel source had.', (s) => s.unknownStatuses)
   counter('exitwatch_listener_errors_total', 'Exit listeners that threw (this thread).', (s) => s.listenerErrors)
   counter('exitwatch_poison_recoveries_total', 'Poisoned locks recovered.', (s) => s.poisonRecoveries)
+  counter('exitwatch_fallback_exits_total', 'Exits observed by the poll engine (no pidfds).', (s) => s.fallbackExits)
   new Counter({
     name: 'exitwatch_exits_total',
     help: 'Exits observed, by the kernel interface that gave the status.',

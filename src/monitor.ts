@@ -61,6 +61,8 @@ export interface Stats {
   subscriptions: number
   descriptorsInUse: number
   poisonRecoveries: number
+  /** Exits observed by the poll engine (`capabilities().engine === 'poll'`: no pidfds). */
+  fallbackExits: number
   /** Listener calls in this environment that threw. */
   listenerErrors: number
 }
@@ -191,6 +193,7 @@ export class ExitMonitor {
       subscriptions: s.subscriptions,
       descriptorsInUse: s.descriptorsInUse,
       poisonRecoveries: s.poisonRecoveries,
+      fallbackExits: s.fallbackExits,
       listenerErrors: this.#channel.listenerErrors,
     }
   }

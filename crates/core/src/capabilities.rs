@@ -3,14 +3,49 @@
 use std::os::fd::AsFd;
 use std::sync::OnceLock;
 
+use crate::error::{Error, Result};
 use crate::sys;
+
+/// The environment variable that chooses the engine: `poll` forces the fallback engine
+/// (tests, or a sandbox whose pidfds misbehave), `pidfd` or unset picks by probing.
+pub const ENGINE_ENV: &str = "EXITWATCH_ENGINE";
+
+/// How exits are detected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// One pidfd per process on the monitor thread's epoll (Linux 5.3+).
+    Pidfd,
+    /// Without pidfds: `waitid(P_PID, …)` for our children on SIGCHLD, and `/proc/<pid>/stat`
+    /// checked against the start time recorded at registration, polled with a backoff.
+    Poll,
+}
+
+impl Engine {
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Pidfd => "pidfd",
+            Engine::Poll => "poll",
+        }
+    }
+}
+
+/// The engine `EXITWATCH_ENGINE` asks for; `None` when unset or `pidfd` (probe decides).
+pub(crate) fn engine_from_env() -> Result<Option<Engine>> {
+    match std::env::var(ENGINE_ENV).as_deref() {
+        Err(_) | Ok("") | Ok("pidfd") => Ok(None),
+        Ok("poll") => Ok(Some(Engine::Poll)),
+        Ok(other) => Err(Error::invalid(format!(
+            "{ENGINE_ENV}={other:?}: the engine must be \"pidfd\" or \"poll\""
+        ))),
+    }
+}
 
 /// What this kernel offers. Each missing feature has a fallback or a typed `ENOSYS` error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Capabilities {
     /// `uname -r`.
     pub kernel: String,
-    /// `pidfd_open` (Linux 5.3). Without it nothing can be watched: `watch` fails with ENOSYS.
+    /// `pidfd_open` (Linux 5.3); missing or forbidden (seccomp), the poll engine is used.
     pub pidfd_open: bool,
     /// `pidfd_send_signal` (Linux 5.1).
     pub pidfd_send_signal: bool,
@@ -23,6 +58,8 @@ pub struct Capabilities {
     pub pidfs_identity: bool,
     /// signalfd, used by Rust hosts that own SIGCHLD.
     pub signalfd: bool,
+    /// The engine in use: `Pidfd` where `pidfd_open` works, unless `EXITWATCH_ENGINE=poll`.
+    pub engine: Engine,
 }
 
 impl Capabilities {
@@ -37,6 +74,7 @@ impl Capabilities {
             .map(|s| s.trim().to_owned())
             .unwrap_or_default();
         let signalfd = probe_signalfd();
+        let forced = engine_from_env().ok().flatten();
         let Ok(own) = sys::pidfd_open(sys::getpid()) else {
             return Capabilities {
                 kernel,
@@ -46,6 +84,8 @@ impl Capabilities {
                 pidfd_info_exit: false,
                 pidfs_identity: false,
                 signalfd,
+                // ENOSYS (Linux < 5.3, gVisor) or EPERM (a seccomp profile): no pidfds at all.
+                engine: Engine::Poll,
             };
         };
         let fd = own.as_fd();
@@ -63,6 +103,7 @@ impl Capabilities {
             pidfd_info_exit: sys::pidfd_get_info_supported(fd),
             pidfs_identity: sys::pidfd_identity(fd).is_some(),
             signalfd,
+            engine: forced.unwrap_or(Engine::Pidfd),
         }
     }
 }

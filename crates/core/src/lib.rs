@@ -22,6 +22,7 @@ mod fault;
 mod inbox;
 mod monitor;
 mod orphans;
+mod poll_engine;
 mod procfs;
 mod provenance;
 mod registry;
@@ -34,7 +35,7 @@ mod tree;
 mod watch;
 mod worker;
 
-pub use capabilities::Capabilities;
+pub use capabilities::{Capabilities, Engine, ENGINE_ENV};
 pub use error::{Error, ErrorCode, Result};
 pub use exit::{ExitInfo, ExitStatus, StatusSource};
 pub use inbox::{Event, Inbox, Target, Waker};

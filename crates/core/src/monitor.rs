@@ -6,14 +6,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use crate::capabilities::Capabilities;
+use crate::capabilities::{self, Capabilities, Engine};
 use crate::error::{Error, ErrorCode, Result};
 use crate::exit::ExitInfo;
 use crate::exit::{ExitStatus, StatusSource};
 use crate::inbox::{Inbox, Target, Waker};
 use crate::orphans::OrphanPolicy;
+use crate::poll_engine;
 use crate::provenance;
-use crate::registry::{push, Process, Registry, Subscriber, Watcher};
+use crate::registry::{push, Pin, Process, Registry, Subscriber, Watcher};
 use crate::stats::{Counters, Stats};
 use crate::sync::lock;
 use crate::sys::{self, Interest};
@@ -110,6 +111,7 @@ pub struct Monitor {
 impl Monitor {
     /// A new, independent monitor with its own thread.
     pub fn new() -> Result<Monitor> {
+        capabilities::engine_from_env()?;
         let caps = Capabilities::get();
         let io = |what: &str, e: std::io::Error| Error::from_io(&e, 0, what);
         let epoll = sys::epoll_create().map_err(|e| io("epoll_create1", e))?;
@@ -188,21 +190,16 @@ impl Monitor {
         token
     }
 
+    /// Without `pidfd_open` the poll engine is in use (see `Capabilities::engine`).
     fn ready_to_watch(&self, pid: i32) -> Result<()> {
         validate_pid(pid)?;
-        self.shared.ensure_worker()?;
-        if !self.shared.caps.pidfd_open {
-            return Err(Error::new(
-                ErrorCode::Enosys,
-                "this kernel has no pidfd_open (Linux 5.3+ is required to watch processes)",
-            ));
-        }
-        Ok(())
+        self.shared.ensure_worker()
     }
 
-    /// Opens the pidfd under the registry lock: the monitor thread reaps owned processes
-    /// under the same lock, so a pid it reaps cannot be reused and opened here before its
-    /// exit is in the inboxes (what makes `claim` exact). Every call here is non-blocking.
+    /// Opens the pidfd (or, with the poll engine, reads the start time) under the registry
+    /// lock: the monitor thread reaps owned processes under the same lock, so a pid it reaps
+    /// cannot be reused and opened here before its exit is in the inboxes (what makes `claim`
+    /// exact). Every call here is non-blocking. Without an inbox the process is only claimed.
     /// `claimed`: another part of this process owns the child and will reap it. A zombie
     /// whose exit was delivered already gets that same exit at once (into `to_wake`).
     fn register_locked(
@@ -214,10 +211,17 @@ impl Monitor {
         claimed: bool,
         to_wake: &mut Vec<Arc<Inbox>>,
     ) -> Result<u64> {
-        let pidfd = sys::pidfd_open(pid).map_err(|e| Error::from_io(&e, pid, "watch"))?;
-        if options.reap {
-            ensure_child(&pidfd, pid)?;
-        }
+        let (pin, id) = match self.shared.caps.engine {
+            Engine::Pidfd => {
+                let pidfd = sys::pidfd_open(pid).map_err(|e| Error::from_io(&e, pid, "watch"))?;
+                if options.reap {
+                    ensure_child(&pidfd, pid)?;
+                }
+                let id = sys::pidfd_identity(pidfd.as_fd());
+                (Pin::Pidfd(Arc::new(pidfd)), id)
+            }
+            Engine::Poll => (Pin::StartTime(poll_engine::pin(pid, options.reap)?), None),
+        };
         let token = self.shared.next_id();
         let unreaped = |fd: &OwnedFd| sys::pidfd_send_signal(fd.as_fd(), 0).is_ok();
         if !options.reap {
@@ -228,7 +232,6 @@ impl Monitor {
                 return Ok(token);
             }
         }
-        let id = sys::pidfd_identity(pidfd.as_fd());
         let watchers: Vec<Watcher> = inbox
             .map(|inbox| Watcher {
                 token,
@@ -236,7 +239,12 @@ impl Monitor {
             })
             .into_iter()
             .collect();
-        let key = match registry.find_same_process(pid, id, |p| unreaped(&p.pidfd)) {
+        let same_process = match pin {
+            Pin::Pidfd(_) => registry
+                .find_same_process(pid, id, |p| p.pin.pidfd().is_some_and(|fd| unreaped(fd))),
+            Pin::StartTime(start_time) => registry.find_same_start(pid, start_time),
+        };
+        let key = match same_process {
             Some(key) => {
                 let process = registry.processes.get_mut(&key).expect("found above");
                 process.reap |= options.reap;
@@ -247,20 +255,24 @@ impl Monitor {
             }
             None => {
                 let key = self.shared.next_id();
-                // Registered before it is armed, so the monitor thread always finds it.
-                sys::epoll_add(
-                    self.shared.epoll.as_fd(),
-                    pidfd.as_raw_fd(),
-                    key,
-                    Interest::ReadableOnce,
-                )
-                .map_err(|e| Error::from_io(&e, pid, "watch"))?;
+                match &pin {
+                    // Registered before it is armed, so the monitor thread always finds it.
+                    Pin::Pidfd(pidfd) => sys::epoll_add(
+                        self.shared.epoll.as_fd(),
+                        pidfd.as_raw_fd(),
+                        key,
+                        Interest::ReadableOnce,
+                    )
+                    .map_err(|e| Error::from_io(&e, pid, "watch"))?,
+                    // Starts a round of the poll engine once the lock is released.
+                    Pin::StartTime(_) => self.shared.wake(),
+                }
                 registry.insert_process(
                     key,
                     Process {
                         pid,
                         id,
-                        pidfd: Arc::new(pidfd),
+                        pin,
                         reap: options.reap,
                         claimed,
                         owner_reports_exit: options.owner_reports_exit,
@@ -345,7 +357,8 @@ impl Monitor {
     }
 
     /// Sends `signal` to the watched process through its pidfd. Fails with `ESRCH` once its
-    /// exit has been observed: a recycled pid is never signalled.
+    /// exit has been observed: a recycled pid is never signalled. Without pidfds the process's
+    /// start time is checked right before `kill(2)` (see `poll_engine::signal`).
     pub fn kill(&self, token: u64, signal: i32) -> Result<()> {
         if !(0..=64).contains(&signal) {
             return Err(Error::invalid(format!("{signal} is not a signal number")));
@@ -362,7 +375,13 @@ impl Monitor {
                         "the process has already exited; nothing was signalled",
                     )
                 })?;
-            (process.pid, process.pidfd.clone())
+            match &process.pin {
+                Pin::Pidfd(pidfd) => (process.pid, pidfd.clone()),
+                // Under the lock: see `poll_engine::signal`.
+                Pin::StartTime(start_time) => {
+                    return poll_engine::signal(process.pid, *start_time, signal)
+                }
+            }
         };
         sys::pidfd_send_signal(pidfd.as_fd(), signal).map_err(|e| match e.raw_os_error() {
             Some(libc::ESRCH) => Error::exited(pid),
@@ -373,10 +392,14 @@ impl Monitor {
     /// Tells the monitor a SIGCHLD arrived (for hosts where someone else owns SIGCHLD, such
     /// as Node's libuv): held-back statuses are retried and orphans looked for.
     pub fn notify_sigchld(&self) {
-        // Most SIGCHLDs concern exits the pidfds already reported: wake only if needed.
-        if !self.shared.orphans.enabled.load(Ordering::Acquire)
-            && lock(&self.shared.registry).pending.is_empty()
-        {
+        // Most SIGCHLDs concern exits the pidfds already reported: wake only if needed. The
+        // poll engine checks its processes on each SIGCHLD.
+        let polled = self.shared.caps.engine == Engine::Poll;
+        let needed = self.shared.orphans.enabled.load(Ordering::Acquire) || {
+            let registry = lock(&self.shared.registry);
+            !registry.pending.is_empty() || (polled && !registry.processes.is_empty())
+        };
+        if !needed {
             return;
         }
         self.shared.request_rescan();
@@ -386,6 +409,12 @@ impl Monitor {
     /// Sets PR_SET_CHILD_SUBREAPER unless this process is PID 1 (orphans of the namespace
     /// come to PID 1 anyway). Their exits go to every subscription, marked `orphan`.
     pub fn enable_orphan_reaping(&self, grace: Duration) -> Result<()> {
+        if self.shared.caps.engine == Engine::Poll {
+            return Err(Error::new(
+                ErrorCode::Enosys,
+                "orphan reaping needs pidfds (pidfd_open), which pin each zombie so that a reused pid is never reaped; this system has none (engine: poll). Becoming a subreaper without reaping orphans still works",
+            ));
+        }
         self.shared.ensure_worker()?;
         if sys::getpid() != 1 && !sys::is_child_subreaper() {
             // Never a subreaper before: every child this process has now, it forked.
@@ -443,7 +472,7 @@ impl Monitor {
                 p.pid == pid
                     && p.owner_reports_exit
                     && (registry.awaiting_owner.contains(key) || !kernel_keeps_status)
-                    && sys::pidfd_send_signal(p.pidfd.as_fd(), 0).is_err()
+                    && p.pin.reaped(pid)
             };
             let Some(key) = registry
                 .processes

@@ -2,6 +2,10 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
+use std::io::Read;
+use std::os::fd::BorrowedFd;
+
+use crate::sys;
 
 /// One process as /proc shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +95,31 @@ pub fn descendants(roots: &[i32]) -> Vec<ProcessEntry> {
         }
     }
     members
+}
+
+/// The state letter and start time (field 22) of `pid`, with one read of `/proc/<pid>/stat`
+/// (three system calls): the poll engine's check of a process that is still running.
+pub fn state_and_start_time(pid: i32) -> Option<(u8, u64)> {
+    // The line is a few hundred bytes long: one read takes it whole.
+    let mut buffer = [0u8; 1024];
+    let len = fs::File::open(format!("/proc/{pid}/stat"))
+        .ok()?
+        .read(&mut buffer)
+        .ok()?;
+    let text = std::str::from_utf8(&buffer[..len]).ok()?;
+    let mut fields = text[text.rfind(')')? + 1..].split_ascii_whitespace();
+    let state = fields.next()?.bytes().next()?;
+    // fields now starts at field 4; field 22 is 18 further on.
+    let start_time = fields.nth(18)?.parse().ok()?;
+    Some((state, start_time))
+}
+
+/// The thread group (process) id of an opened `/proc/<id>` directory: not `<id>` when `<id>`
+/// is a thread of another process.
+pub fn tgid_at(dir: BorrowedFd<'_>) -> Option<i32> {
+    let status = sys::read_at(dir, c"status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("Tgid:"))?;
+    line.trim().parse().ok()
 }
 
 /// The command line of `pid`, or its command name when it has none.

@@ -2,18 +2,18 @@
 //! lock is never held across anything that can wait.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 
 use crate::exit::{ExitInfo, StatusSource};
 use crate::inbox::{Event, Inbox, Target};
+use crate::{procfs, sys};
 
-/// A registered process, pinned by its pidfd.
+/// A registered process, pinned by its pidfd or, without pidfds, by its start time.
 pub(crate) struct Process {
     pub pid: i32,
     pub id: Option<u64>,
-    /// Shared with the monitor thread while it reads the status outside the lock.
-    pub pidfd: Arc<OwnedFd>,
+    pub pin: Pin,
     /// exitwatch owns the process and reaps it.
     pub reap: bool,
     /// Another part of this process owns it and will reap it (a claimed child).
@@ -21,6 +21,31 @@ pub(crate) struct Process {
     /// Its owner reports the exact status (see `WatchOptions::owner_reports_exit`).
     pub owner_reports_exit: bool,
     pub watchers: Vec<Watcher>,
+}
+
+/// What proves that `pid` still names the registered process.
+pub(crate) enum Pin {
+    /// Shared with the monitor thread while it reads the status outside the lock.
+    Pidfd(Arc<OwnedFd>),
+    /// The poll engine: the start time (`/proc/<pid>/stat` field 22) seen at registration.
+    StartTime(u64),
+}
+
+impl Pin {
+    pub fn pidfd(&self) -> Option<&Arc<OwnedFd>> {
+        match self {
+            Pin::Pidfd(pidfd) => Some(pidfd),
+            Pin::StartTime(_) => None,
+        }
+    }
+
+    /// True once the pinned process `pid` was reaped (the pid may name another one now).
+    pub fn reaped(&self, pid: i32) -> bool {
+        match self {
+            Pin::Pidfd(pidfd) => sys::pidfd_send_signal(pidfd.as_fd(), 0).is_err(),
+            Pin::StartTime(start) => procfs::read_entry(pid).is_none_or(|e| e.start_time != *start),
+        }
+    }
 }
 
 pub(crate) struct Watcher {
@@ -80,6 +105,13 @@ impl Registry {
             Some(_) => process.id == id,
             None => same_process_unreaped(process),
         };
+        same.then_some(key)
+    }
+
+    /// The process registered for `pid` with the same start time (the poll engine's pin).
+    pub fn find_same_start(&self, pid: i32, start_time: u64) -> Option<u64> {
+        let key = *self.by_pid.get(&pid)?;
+        let same = matches!(self.processes.get(&key)?.pin, Pin::StartTime(t) if t == start_time);
         same.then_some(key)
     }
 
@@ -186,15 +218,15 @@ impl Registry {
         if exit.source == StatusSource::WaitidNoWait && process.claimed {
             self.left_to_owner.insert(exit.pid, exit.id);
         }
-        if matches!(
+        let zombie_left = matches!(
             exit.source,
             StatusSource::WaitidNoWait | StatusSource::ProcStat
-        ) {
+        );
+        if let (true, Some(pidfd)) = (zombie_left, process.pin.pidfd()) {
             if self.recent_zombie_exits.len() == RECENT_ZOMBIE_EXITS {
                 self.recent_zombie_exits.pop_front();
             }
-            self.recent_zombie_exits
-                .push_back((exit, process.pidfd.clone()));
+            self.recent_zombie_exits.push_back((exit, pidfd.clone()));
         }
         for watcher in process.watchers {
             self.watches.remove(&watcher.token);

@@ -20,6 +20,7 @@ pub(crate) struct Counters {
     /// Milliseconds since the Unix epoch of the last wake-up; 0 before the first.
     pub last_wakeup_ms: AtomicU64,
     pub status_retries: AtomicU64,
+    pub fallback_exits: AtomicU64,
 }
 
 impl Counters {
@@ -85,6 +86,8 @@ pub struct Stats {
     /// Open descriptors of the whole process (each watched process holds one pidfd).
     pub descriptors_in_use: usize,
     pub poison_recoveries: u64,
+    /// Exits observed by the poll engine (no pidfds on this system).
+    pub fallback_exits: u64,
 }
 
 impl Counters {
@@ -118,6 +121,7 @@ impl Counters {
             subscriptions,
             descriptors_in_use,
             poison_recoveries: crate::sync::POISON_RECOVERIES.load(Ordering::Relaxed),
+            fallback_exits: load(&self.fallback_exits),
         }
     }
 }

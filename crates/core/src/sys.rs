@@ -48,20 +48,23 @@ pub struct WaitidExit {
 /// `waitid(P_PIDFD, fd, WEXITED | WNOHANG [| WNOWAIT])`. `Ok(None)` means the child has not
 /// exited yet (or its status is held back, e.g. by a ptrace tracer).
 pub fn waitid_pidfd(pidfd: BorrowedFd<'_>, reap: bool) -> io::Result<Option<WaitidExit>> {
+    waitid(libc::P_PIDFD, pidfd.as_raw_fd() as libc::id_t, reap)
+}
+
+/// `waitid(P_PID, pid, WEXITED | WNOHANG [| WNOWAIT])`, for kernels without pidfds. Unlike the
+/// pidfd form it names whichever child has `pid` now: the caller proves identity.
+pub fn waitid_pid(pid: libc::pid_t, reap: bool) -> io::Result<Option<WaitidExit>> {
+    waitid(libc::P_PID, pid as libc::id_t, reap)
+}
+
+fn waitid(idtype: libc::idtype_t, id: libc::id_t, reap: bool) -> io::Result<Option<WaitidExit>> {
     let mut flags = libc::WEXITED | libc::WNOHANG;
     if !reap {
         flags |= libc::WNOWAIT;
     }
     let mut info = MaybeUninit::<libc::siginfo_t>::zeroed();
     // SAFETY: `info` is a valid, zeroed siginfo_t buffer the kernel fills in.
-    let ret = unsafe {
-        libc::waitid(
-            libc::P_PIDFD,
-            pidfd.as_raw_fd() as libc::id_t,
-            info.as_mut_ptr(),
-            flags,
-        )
-    };
+    let ret = unsafe { libc::waitid(idtype, id, info.as_mut_ptr(), flags) };
     if ret < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -200,6 +203,14 @@ pub fn signalfd_drain(fd: BorrowedFd<'_>) {
     while unsafe { libc::read(fd.as_raw_fd(), buffer.as_mut_ptr().cast(), buffer.len()) } > 0 {}
 }
 
+/// `kill(pid, signal)`: reaches whichever process has `pid` now. Only for kernels without
+/// `pidfd_send_signal`, after the caller checked the process's identity.
+pub fn kill(pid: libc::pid_t, signal: i32) -> io::Result<()> {
+    // SAFETY: plain syscall with integer arguments.
+    check(unsafe { libc::kill(pid, signal) }.into())?;
+    Ok(())
+}
+
 /// Makes this process a child subreaper: orphaned descendants are re-parented to it.
 pub fn set_child_subreaper() -> io::Result<()> {
     // SAFETY: plain prctl with integer arguments.
@@ -292,9 +303,13 @@ pub fn epoll_wait(
     Ok(n as usize)
 }
 
-/// The state, `exit_code` and owner of a process, from `/proc/<pid>`.
+/// The state, parent, start time, `exit_code` and owner of a process, from `/proc/<pid>`.
 pub struct ProcStat {
     pub state: u8,
+    pub ppid: i32,
+    /// Clock ticks after boot at which the process started (field 22): with the pid, it tells
+    /// this process from a later one that reused the pid.
+    pub start_time: u64,
     /// The wait status of a zombie (field 52), shown only to callers allowed to ptrace-read it.
     pub exit_code: Option<i32>,
     pub uid: Option<u32>,
@@ -313,7 +328,13 @@ pub fn proc_stat(dir: BorrowedFd<'_>) -> io::Result<ProcStat> {
         .first()
         .and_then(|s| s.bytes().next())
         .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))?;
-    let exit_code = fields.get(52 - 3).and_then(|s| s.parse().ok());
+    fn field<T: std::str::FromStr>(fields: &[&str], n: usize) -> Option<T> {
+        fields.get(n - 3)?.parse().ok()
+    }
+    let (Some(ppid), Some(start_time)) = (field(&fields, 4), field(&fields, 22)) else {
+        return Err(io::Error::from(io::ErrorKind::InvalidData));
+    };
+    let exit_code = field(&fields, 52);
     let mut st = MaybeUninit::<libc::stat>::zeroed();
     // SAFETY: valid out-pointer; `dir` is an open directory descriptor.
     let uid = (unsafe { libc::fstat(dir.as_raw_fd(), st.as_mut_ptr()) } == 0)
@@ -321,6 +342,8 @@ pub fn proc_stat(dir: BorrowedFd<'_>) -> io::Result<ProcStat> {
         .then(|| unsafe { st.assume_init() }.st_uid);
     Ok(ProcStat {
         state,
+        ppid,
+        start_time,
         exit_code,
         uid,
     })
@@ -344,7 +367,7 @@ pub fn open_proc_dir(pid: libc::pid_t) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
-fn read_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<String> {
+pub fn read_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<String> {
     use std::io::Read;
     // SAFETY: valid NUL-terminated relative path and directory descriptor.
     let fd = check(

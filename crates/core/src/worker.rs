@@ -9,11 +9,13 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Instant;
 
+use crate::capabilities::Engine;
 use crate::collect::{collect_exit, Collected};
 use crate::exit::{ExitInfo, ExitStatus, StatusSource};
 use crate::inbox::Inbox;
 use crate::monitor::{Shared, SIGNAL_KEY, WAKE_KEY};
 use crate::orphans::OrphanReaper;
+use crate::poll_engine::Poller;
 use crate::procfs;
 use crate::provenance::{self, Forked};
 use crate::registry::Registry;
@@ -70,10 +72,15 @@ fn run(shared: Arc<Shared>, restart: bool) {
     let mut to_wake: Vec<Arc<Inbox>> = Vec::new();
     let mut orphans = OrphanReaper::default();
     let mut orphan_deadline: Option<Instant> = None;
+    let mut poller = (shared.caps.engine == Engine::Poll).then(Poller::default);
     let mut retry_ms = FIRST_RETRY_MS;
     loop {
         let has_pending = !lock(&shared.registry).pending.is_empty();
-        let timeout = wait_timeout(has_pending.then_some(retry_ms), orphan_deadline);
+        let deadline = [orphan_deadline, poller.as_ref().and_then(Poller::deadline)]
+            .into_iter()
+            .flatten()
+            .min();
+        let timeout = wait_timeout(has_pending.then_some(retry_ms), deadline);
         let n = sys::epoll_wait(shared.epoll.as_fd(), &mut events, timeout)
             .expect("epoll_wait on the monitor's own epoll descriptor");
         shared.counters.woke_up();
@@ -118,6 +125,10 @@ fn run(shared: Arc<Shared>, restart: bool) {
         if rescan || orphan_deadline.is_some_and(|d| d <= Instant::now()) {
             orphan_deadline = orphans.scan(&shared, &mut to_wake);
         }
+        if let Some(poller) = &mut poller {
+            // Without pidfds every wake-up is a SIGCHLD or a new registration.
+            poller.run(&shared, n > 0, &mut to_wake);
+        }
         for inbox in to_wake.drain(..) {
             inbox.wake();
         }
@@ -131,14 +142,15 @@ fn run(shared: Arc<Shared>, restart: bool) {
     }
 }
 
-/// `epoll_wait`'s timeout: forever unless a status retry or an orphan's grace period is due.
-fn wait_timeout(retry_ms: Option<i32>, orphan_deadline: Option<Instant>) -> i32 {
-    let orphan_ms = orphan_deadline.map(|d| {
+/// `epoll_wait`'s timeout: forever unless a status retry, an orphan's grace period or a round
+/// of the poll engine is due.
+fn wait_timeout(retry_ms: Option<i32>, deadline: Option<Instant>) -> i32 {
+    let deadline_ms = deadline.map(|d| {
         let left = d.saturating_duration_since(Instant::now());
         // Round up so the deadline has passed when the wait ends.
         left.as_millis().min(i32::MAX as u128) as i32 + 1
     });
-    match (retry_ms, orphan_ms) {
+    match (retry_ms, deadline_ms) {
         (Some(a), Some(b)) => a.min(b),
         (Some(t), None) | (None, Some(t)) => t,
         (None, None) => -1,
@@ -150,15 +162,15 @@ fn wait_timeout(retry_ms: Option<i32>, orphan_deadline: Option<Instant>) -> i32 
 fn handle_ready(shared: &Shared, key: u64, to_wake: &mut Vec<Arc<Inbox>>) -> bool {
     let mut registry = lock(&shared.registry);
     let Some((pid, id, reap, claimed, owner_reports_exit, pidfd)) =
-        registry.processes.get(&key).map(|p| {
-            (
+        registry.processes.get(&key).and_then(|p| {
+            Some((
                 p.pid,
                 p.id,
                 p.reap,
                 p.claimed,
                 p.owner_reports_exit,
-                p.pidfd.clone(),
-            )
+                p.pin.pidfd()?.clone(),
+            ))
         })
     else {
         return false; // unregistered meanwhile
@@ -246,10 +258,13 @@ fn adopt_orphan(
 fn rearm_all(shared: &Shared) {
     let registry = lock(&shared.registry);
     for (key, process) in &registry.processes {
+        let Some(pidfd) = process.pin.pidfd() else {
+            continue; // the poll engine checks every process on its next round anyway
+        };
         // A failure here means the descriptor is gone, and so is the process entry soon.
         let _ = sys::epoll_rearm(
             shared.epoll.as_fd(),
-            process.pidfd.as_raw_fd(),
+            pidfd.as_raw_fd(),
             *key,
             Interest::ReadableOnce,
         );

@@ -73,6 +73,8 @@ pub struct NativeCapabilities {
     pub pidfd_info_exit: bool,
     pub pidfs_identity: bool,
     pub signalfd: bool,
+    #[napi(ts_type = "'pidfd' | 'poll'")]
+    pub engine: String,
 }
 
 impl From<&Capabilities> for NativeCapabilities {
@@ -85,6 +87,7 @@ impl From<&Capabilities> for NativeCapabilities {
             pidfd_info_exit: c.pidfd_info_exit,
             pidfs_identity: c.pidfs_identity,
             signalfd: c.signalfd,
+            engine: c.engine.name().to_owned(),
         }
     }
 }
@@ -114,6 +117,7 @@ pub struct NativeStats {
     pub subscriptions: u32,
     pub descriptors_in_use: u32,
     pub poison_recoveries: f64,
+    pub fallback_exits: f64,
 }
 
 impl From<Stats> for NativeStats {
@@ -147,6 +151,7 @@ impl From<Stats> for NativeStats {
             subscriptions: s.subscriptions as u32,
             descriptors_in_use: s.descriptors_in_use as u32,
             poison_recoveries: s.poison_recoveries as f64,
+            fallback_exits: s.fallback_exits as f64,
         }
     }
 }
