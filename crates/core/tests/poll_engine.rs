@@ -44,7 +44,15 @@ fn child_exit_code_is_exact_and_left_to_its_owner() {
 fn owned_child_is_reaped_with_its_exact_status() {
     let child = sh("exit 7");
     let pid = child.id() as i32;
-    let watch = monitor().watch(pid, WatchOptions { reap: true }).unwrap();
+    let watch = monitor()
+        .watch(
+            pid,
+            WatchOptions {
+                reap: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
     let exit = watch.wait();
     assert_eq!(exit.status, ExitStatus::Exited { code: 7 });
     assert_eq!(exit.source, StatusSource::Waitid);
