@@ -3,9 +3,8 @@
 // (no PIDFD_INFO_EXIT: Linux < 6.15, emulated here by a seccomp filter); two watches of one
 // process share one exit.
 import { describe, expect, it } from 'vitest'
-import { runFixture } from './helpers.js'
+import { fixture, runFixture } from './helpers.js'
 import { runUnderSeccomp, seccompTool } from './seccomp/index.js'
-import { fixture } from './helpers.js'
 
 interface Report {
   pidfdInfoExit: boolean
@@ -40,6 +39,20 @@ describe.each(['watch', 'subreaper'])('400 child_process exits (%s) [kernel]', (
       expect(total(report)).toBe(400)
       expect(report.sources.none).toBeUndefined()
       expect(report.sources['pidfd-info']).toBeUndefined()
+    },
+  )
+})
+
+describe('400 watched child_process exits without pidfds (the poll engine) [kernel]', () => {
+  it.skipIf('missing' in tool)(
+    `every status exact, two watches one exit${'missing' in tool ? ` — skipped: ${tool.missing}` : ''}`,
+    async () => {
+      const r = await runUnderSeccomp('pidfd-enosys', [fixture('child-process-exits.mjs'), 'watch', '400'], 60_000)
+      expect(r.stderr).toBe('')
+      const report = parse(r.stdout)
+      expect(report).toMatchObject({ wrong: 0, differingWatches: 0 })
+      expect(total(report)).toBe(400)
+      expect(report.sources.none).toBeUndefined()
     },
   )
 })

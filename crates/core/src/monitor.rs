@@ -223,9 +223,8 @@ impl Monitor {
             Engine::Poll => (Pin::StartTime(poll_engine::pin(pid, options.reap)?), None),
         };
         let token = self.shared.next_id();
-        let unreaped = |fd: &OwnedFd| sys::pidfd_send_signal(fd.as_fd(), 0).is_ok();
         if !options.reap {
-            if let Some(exit) = registry.exit_of_zombie(pid, unreaped) {
+            if let Some(exit) = registry.exit_of_zombie(pid) {
                 if let Some(inbox) = inbox {
                     push(inbox, Target::Watch(token), exit, to_wake);
                 }
@@ -240,8 +239,7 @@ impl Monitor {
             .into_iter()
             .collect();
         let same_process = match pin {
-            Pin::Pidfd(_) => registry
-                .find_same_process(pid, id, |p| p.pin.pidfd().is_some_and(|fd| unreaped(fd))),
+            Pin::Pidfd(_) => registry.find_same_process(pid, id, |p| !p.pin.reaped(pid)),
             Pin::StartTime(start_time) => registry.find_same_start(pid, start_time),
         };
         let key = match same_process {

@@ -24,6 +24,7 @@ pub(crate) struct Process {
 }
 
 /// What proves that `pid` still names the registered process.
+#[derive(Clone)]
 pub(crate) enum Pin {
     /// Shared with the monitor thread while it reads the status outside the lock.
     Pidfd(Arc<OwnedFd>),
@@ -81,11 +82,11 @@ pub(crate) struct Registry {
     /// broadcast. Pid → start time.
     pub orphans_reported: HashMap<i32, u64>,
     /// Exits delivered while the process stayed an unreaped zombie, oldest first, each with
-    /// the pidfd that pins it: a watch of that zombie registered later gets the same exit.
-    recent_zombie_exits: VecDeque<(ExitInfo, Arc<OwnedFd>)>,
+    /// what pins it: a watch of that zombie registered later gets the same exit.
+    recent_zombie_exits: VecDeque<(ExitInfo, Pin)>,
 }
 
-/// How many exits of unreaped zombies are remembered (each keeps its pidfd open).
+/// How many exits of unreaped zombies are remembered (each may keep its pidfd open).
 const RECENT_ZOMBIE_EXITS: usize = 64;
 
 impl Registry {
@@ -123,19 +124,16 @@ impl Registry {
     }
 
     /// The exit already delivered for `pid` if that process is still the unreaped zombie
-    /// `unreaped` finds behind the remembered pidfd (so a newer process with that pid never
-    /// matches). Forgets the entry once the zombie was reaped.
-    pub fn exit_of_zombie(
-        &mut self,
-        pid: i32,
-        unreaped: impl Fn(&OwnedFd) -> bool,
-    ) -> Option<ExitInfo> {
+    /// that was pinned (so a newer process with that pid never matches). Forgets the entry
+    /// once the zombie was reaped.
+    pub fn exit_of_zombie(&mut self, pid: i32) -> Option<ExitInfo> {
         let i = self
             .recent_zombie_exits
             .iter()
             .rposition(|(e, _)| e.pid == pid)?;
-        if unreaped(&self.recent_zombie_exits[i].1) {
-            return Some(self.recent_zombie_exits[i].0);
+        let (exit, pin) = &self.recent_zombie_exits[i];
+        if !pin.reaped(pid) {
+            return Some(*exit);
         }
         self.recent_zombie_exits.remove(i);
         None
@@ -218,15 +216,15 @@ impl Registry {
         if exit.source == StatusSource::WaitidNoWait && process.claimed {
             self.left_to_owner.insert(exit.pid, exit.id);
         }
-        let zombie_left = matches!(
+        if matches!(
             exit.source,
             StatusSource::WaitidNoWait | StatusSource::ProcStat
-        );
-        if let (true, Some(pidfd)) = (zombie_left, process.pin.pidfd()) {
+        ) {
             if self.recent_zombie_exits.len() == RECENT_ZOMBIE_EXITS {
                 self.recent_zombie_exits.pop_front();
             }
-            self.recent_zombie_exits.push_back((exit, pidfd.clone()));
+            self.recent_zombie_exits
+                .push_back((exit, process.pin.clone()));
         }
         for watcher in process.watchers {
             self.watches.remove(&watcher.token);
