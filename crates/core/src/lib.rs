@@ -22,12 +22,15 @@ mod fault;
 mod inbox;
 mod monitor;
 mod orphans;
-mod procfs;
+/// Process listings from /proc (descendants of a process), shared with exitwatch-init.
+pub mod procfs;
 mod registry;
 mod stats;
 mod subscription;
 mod sync;
-mod sys;
+/// The kernel layer: thin wrappers over the system calls exitwatch uses, shared with
+/// exitwatch-init.
+pub mod sys;
 mod tree;
 mod watch;
 mod worker;
