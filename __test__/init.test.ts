@@ -293,6 +293,15 @@ forEachInit((init) => {
       expect((await r.exited).code).toBe(0)
     })
 
+    needsPython(`a burst of 1,000 real-time signals: each queued instance is forwarded${pythonMissing}`, async () => {
+      const r = start(['--', 'python3', fixture('rt-count.py')])
+      await r.readyPid()
+      const rt = 34 + 1 // SIGRTMIN+1 as glibc (and so Python) numbers it
+      for (let i = 0; i < 1000; i++) process.kill(r.pid, rt)
+      expect(await r.line('count', 1, 20_000)).toBe('count 1000')
+      expect((await r.exited).code).toBe(0)
+    })
+
     needsPython(`-g forwards to the child's process group; without it, to the child alone${pythonMissing}`, async () => {
       for (const group of [true, false]) {
         const script = `python3 ${fixture('signals.py')} stay & exec python3 ${fixture('signals.py')} stay`
