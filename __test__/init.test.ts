@@ -478,6 +478,14 @@ describe('exitwatch-init only', () => {
     await waitFor(() => procState(sleeper) === null || procState(sleeper) === 'Z')
   })
 
+  it('the npx launcher and `exitwatch run` run the native init; the signals Node ignores reach the command at their defaults', async () => {
+    for (const cli of [['bin/exitwatch-init.mjs', '--'], ['bin/exitwatch.mjs', 'run', '--']]) {
+      const r = new Running(process.execPath, [join(root, cli[0]), ...cli.slice(1), 'sh', '-c', 'grep ^SigIgn /proc/self/status; kill -TERM $$'])
+      expect((await r.exited).code).toBe(143)
+      expect(r.stdout.trim()).toMatch(/^SigIgn:\s+0+$/) // Node itself ignores SIGPIPE and SIGXFSZ
+    }
+  })
+
   it('bad flags are a usage error (exit 2) naming the problem', async () => {
     const r = start(['-e', '300', '--', 'true'])
     expect((await r.exited).code).toBe(2)

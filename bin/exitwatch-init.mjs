@@ -2,7 +2,7 @@
 // Runs the native exitwatch-init binary with this command's arguments. The binary comes from
 // this platform's package (exitwatch-linux-<arch>-<libc>: a static binary, the same for gnu
 // and musl), or from a development checkout (init-bin/, then target/release/).
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, realpathSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { constants } from 'node:os'
@@ -40,14 +40,26 @@ export function findInitBinary() {
 const FORWARDED = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGTERM', 'SIGWINCH', 'SIGALRM', 'SIGCONT', 'SIGPWR']
 
 /**
+ * `env` that can reset signal dispositions (coreutils 8.31+), or null. Node ignores SIGPIPE
+ * and SIGXFSZ, and an ignored signal survives exec: the init would hand that on to its child.
+ */
+function envResettingSignals() {
+  const env = ['/usr/bin/env', '/bin/env'].find((path) => existsSync(path))
+  return env && spawnSync(env, [`--default-signal=${NODE_IGNORES}`, 'true']).status === 0 ? env : null
+}
+const NODE_IGNORES = 'PIPE,XFSZ'
+
+/**
  * Becomes exitwatch-init with `args`: replaces this process with it where Node can
- * (process.execve, Node 22.15+/23.11+), so there is one init, not two. On older Node it runs
- * as this process's child, gets the signals this process receives, and its exit status is
- * passed on.
+ * (process.execve, Node 22.15+/23.11+; through `env --default-signal` so the signals Node
+ * ignores reach the child at their defaults), so there is one init, not two. Otherwise it runs
+ * as this process's child (libuv resets signal dispositions for it), gets the signals this
+ * process receives, and its exit status is passed on.
  */
 export function execInit(args) {
   const binary = findInitBinary()
-  if (typeof process.execve === 'function') process.execve(binary, [binary, ...args], process.env)
+  const env = typeof process.execve === 'function' ? envResettingSignals() : null
+  if (env) process.execve(env, [env, `--default-signal=${NODE_IGNORES}`, binary, ...args], process.env)
   const child = spawn(binary, args, { stdio: 'inherit' })
   for (const signal of FORWARDED) process.on(signal, () => child.kill(signal))
   child.on('error', (error) => {

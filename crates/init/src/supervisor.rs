@@ -29,7 +29,7 @@ pub struct Supervisor {
     epoll: OwnedFd,
     received: Vec<ReceivedSignal>,
     main_pid: libc::pid_t,
-    /// Pins the main child while it lives: signals never reach a process reusing its pid.
+    /// The main child while it lives (None on kernels without pidfds).
     main_pidfd: Option<OwnedFd>,
     main_status: Option<ExitStatus>,
     has_children: bool,
@@ -189,30 +189,36 @@ impl Supervisor {
     }
 
     fn forward(&self, signal: i32) {
-        let Some(pidfd) = &self.main_pidfd else {
+        if self.main_status.is_some() {
             // The main child is gone; what is left of its tree gets the signal.
             let count = tree::signal_descendants(signal);
             self.diagnostics
                 .info(|| format!("forwarded {} to {count} descendants", signals::name(signal)));
             return;
-        };
-        let to_group = self.config.signal_group && sys::kill(-self.main_pid, signal).is_ok();
-        // Without a group (or before the child has made it), the child alone.
-        if !to_group {
-            if let Err(error) = sys::pidfd_send_signal(pidfd.as_fd(), signal) {
-                self.diagnostics
-                    .info(|| format!("could not forward {}: {error}", signals::name(signal)));
-                return;
-            }
         }
-        self.diagnostics.info(|| {
-            let target = if to_group { "process group " } else { "" };
-            format!(
-                "forwarded {} to {target}{}",
-                signals::name(signal),
-                self.main_pid
-            )
-        });
+        let to_group = self.config.signal_group && sys::kill(-self.main_pid, signal).is_ok();
+        // Without a group (or before the child has made it), the child alone. Its pid cannot
+        // be reused before we reap it; the pidfd, where the kernel has one, makes that explicit.
+        let sent = to_group
+            || match &self.main_pidfd {
+                Some(pidfd) => sys::pidfd_send_signal(pidfd.as_fd(), signal),
+                None => sys::kill(self.main_pid, signal),
+            }
+            .inspect_err(|error| {
+                self.diagnostics
+                    .info(|| format!("could not forward {}: {error}", signals::name(signal)))
+            })
+            .is_ok();
+        if sent {
+            self.diagnostics.info(|| {
+                let target = if to_group { "process group " } else { "" };
+                format!(
+                    "forwarded {} to {target}{}",
+                    signals::name(signal),
+                    self.main_pid
+                )
+            });
+        }
     }
 
     fn arm_kill_after(&mut self) {
