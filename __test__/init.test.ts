@@ -316,6 +316,18 @@ forEachInit((init) => {
       }
     })
 
+    needsPython(`-p SIGNAL: when the init's parent dies, the init gets SIGNAL and forwards it${pythonMissing}`, async () => {
+      // The parent (sh) exits when its stdin closes, once the child is ready.
+      const script = `${init.bin} -s -p SIGUSR1 -- python3 ${fixture('signals.py')} & echo "init $!"; read line`
+      const parent = new Running('sh', ['-c', script], { stdin: 'pipe' })
+      const initPid = Number((await parent.line('init')).split(' ')[1])
+      await parent.line('ready')
+      parent.process.stdin!.end()
+      await parent.line('SIGUSR1') // sent by the kernel once sh exited
+      process.kill(initPid, 'SIGTERM')
+      await waitFor(() => procState(initPid) === null || procState(initPid) === 'Z')
+    })
+
     it('stops with the child on SIGTSTP and continues it on SIGCONT', async () => {
       const r = start(['--', 'sleep', '100'])
       await waitFor(() => descendants(r.pid).length === 1)
