@@ -3,7 +3,7 @@
 // tini also covers run against it too and must agree.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, readdirSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -21,6 +21,7 @@ const which = (tool: string): string | null => {
   return r.status === 0 ? r.stdout.trim() : null
 }
 const tini = which('tini')
+const dumbInit = which('dumb-init')
 const python = which('python3')
 const unshareWorks = canUnshare && spawnSync('unshare', ['-pf', '--mount-proc', 'true']).status === 0
 
@@ -511,4 +512,30 @@ describe('exitwatch-init only', () => {
     r.process.kill('SIGTERM')
     await r.exited
   })
+})
+
+describe('dumb-init side by side', () => {
+  // Installed under the name dumb-init, exitwatch-init takes dumb-init's defaults (setsid mode).
+  const asDumbInit = join(mkdtempSync(join(tmpdir(), 'exitwatch-init-')), 'dumb-init')
+  symlinkSync(exitwatchInit, asDumbInit)
+  const cases: Init[] = [{ name: 'exitwatch-init invoked as dumb-init', bin: asDumbInit }]
+  if (dumbInit) cases.push({ name: 'dumb-init', bin: dumbInit })
+  else it.skip('dumb-init (not installed: apt-get install dumb-init)', () => {})
+
+  for (const init of cases) {
+    needsPython(`${init.name}: the child leads a new session, -r rewrites, its group gets every signal${pythonMissing}`, async () => {
+      const script = `python3 ${fixture('signals.py')} stay & exec python3 ${fixture('signals.py')}`
+      const r = new Running(init.bin, ['-r', '10:12', '--', 'sh', '-c', script])
+      await r.line('ready', 2)
+      const main = descendants(r.pid)[0].pid
+      const stat = readFileSync(`/proc/${main}/stat`, 'utf8')
+      expect(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3])).toBe(main) // session id
+      r.process.kill('SIGUSR1')
+      await r.line('SIGUSR2', 2)
+      expect(r.lines('SIGUSR1')).toEqual([])
+      r.process.kill('SIGTERM') // the main child exits 0 on it; the other one stays
+      expect((await r.exited).code).toBe(0)
+      expect(r.lines('SIGTERM').length).toBeGreaterThanOrEqual(2)
+    })
+  }
 })

@@ -1,6 +1,8 @@
 //! Signalling every descendant of the init, each pinned by a pidfd first so a pid reused by
 //! an unrelated process is never signalled.
 
+use std::os::fd::AsFd;
+
 use exitwatch_core::{procfs, sys};
 
 /// Sends `signal` to every process below this one; returns how many were signalled.
@@ -16,7 +18,6 @@ pub fn signal_descendants(signal: i32) -> usize {
         if procfs::read_entry(member.pid).is_none_or(|now| now.ppid != member.ppid) {
             continue;
         }
-        use std::os::fd::AsFd;
         if sys::pidfd_send_signal(pidfd.as_fd(), signal).is_ok() {
             signalled += 1;
         }
