@@ -1,8 +1,7 @@
 #!/usr/bin/env node
-// exitwatch command line: wait for arbitrary pids, or run a command and report every exit.
-import { spawn } from 'node:child_process'
-import { constants } from 'node:os'
-import { ExitMonitor } from '../dist/esm/index.js'
+// exitwatch command line: wait for arbitrary pids, or run a command under exitwatch-init and
+// report every exit.
+import { execInit } from './exitwatch-init.mjs'
 
 const HELP = {
   main: `Usage: exitwatch <command> [options]
@@ -21,16 +20,16 @@ does not exist.
   --json   one JSON object per exit on stdout`,
   run: `Usage: exitwatch run [--subreaper] [--json] [--kill-after MS] -- CMD [ARGS...]
 
-Runs CMD (stdio inherited) and reports, on stderr, every exit exitwatch observes: CMD's, and
-with --subreaper every orphaned descendant's (this process becomes their subreaper and reaps
-them, and waits for them after CMD exits). SIGINT, SIGTERM and SIGHUP are forwarded to CMD
-and its whole process tree (each process pinned by a pidfd); whatever is still alive
---kill-after MS later is killed with SIGKILL. Exits with CMD's exit code, or 128 + signal number if a signal
-ended it.
+Runs CMD under exitwatch-init, the native init (this process becomes it), and reports on
+stderr every exit it observes: CMD's, and every orphaned descendant's it reaps. Every signal
+it receives goes to CMD; after SIGTERM or SIGINT, whatever is left of CMD's process tree
+(each process pinned by a pidfd) is killed with SIGKILL --kill-after MS later. Exits with
+CMD's exit code, or 128 + signal number if a signal ended it. In a container, run
+exitwatch-init itself (npx exitwatch-init --help).
 
-  --subreaper     collect and report orphaned descendants (PR_SET_CHILD_SUBREAPER)
-  --json          one JSON object per exit on stderr
-  --kill-after MS after forwarding a signal, kill what is left of the tree (default 5000)`,
+  --subreaper     also wait for CMD's orphaned descendants after CMD exits
+  --json          one JSON object per exit on stderr (exitwatch-init --exits 2)
+  --kill-after MS after forwarding SIGTERM or SIGINT, kill what is left of the tree (default 5000)`,
 }
 
 function describe(exit) {
@@ -51,6 +50,8 @@ async function wait(args) {
   const json = args.includes('--json')
   const pids = args.filter((a) => a !== '--json')
   if (pids.length === 0 || pids.some((p) => !/^\d+$/.test(p))) usage('wait', 2)
+  // Loaded here: `run` needs only the native init, not the addon.
+  const { ExitMonitor } = await import('../dist/esm/index.js')
   const monitor = ExitMonitor.shared()
   let failed = false
   const handles = []
@@ -66,51 +67,28 @@ async function wait(args) {
   process.exit(failed ? 1 : 0)
 }
 
-async function run(args) {
+/** exitwatch-init's --wait-descendants bound for --subreaper: in practice, until they exit. */
+const WAIT_FOR_ALL_MS = 2 ** 31 - 1
+
+function run(args) {
   const separator = args.indexOf('--')
   if (separator < 0 || separator === args.length - 1) usage('run', 2)
   const options = args.slice(0, separator)
-  const [command, ...commandArgs] = args.slice(separator + 1)
-  const json = options.includes('--json')
   const killAfterAt = options.indexOf('--kill-after')
   const killAfterMs = killAfterAt >= 0 ? Number(options[killAfterAt + 1]) : 5000
-  if (!Number.isFinite(killAfterMs)) usage('run', 2)
-
-  const monitor = ExitMonitor.shared()
-  const subreaper = options.includes('--subreaper')
-  if (subreaper) monitor.enableSubreaper({ graceMs: 200 })
-  const exits = monitor.exits()
-  const child = spawn(command, commandArgs, { stdio: 'inherit' })
-  child.on('error', (error) => {
-    process.stderr.write(`exitwatch: cannot run ${command}: ${error.message}\n`)
-    process.exit(127)
-  })
-  const handle = monitor.watch(child)
-  // On a signal: the whole tree gets it (each process pinned by a pidfd), whatever survives
-  // it is killed after --kill-after, and we exit once every member is gone.
-  let stopping
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-    process.on(signal, () => {
-      stopping ??= handle.killTree(signal, { escalateAfterMs: killAfterMs })
-    })
-  }
-  ;(async () => {
-    for await (const exit of exits) print(process.stderr, json, exit)
-  })()
-  const exit = await handle.exited
-  await stopping
-  if (subreaper) {
-    // Adopted descendants still running are waited for (they would go to init otherwise).
-    while (monitor.descendants(process.pid).length > 1) await new Promise((resolve) => setTimeout(resolve, 50))
-    await new Promise((resolve) => setTimeout(resolve, 300)) // past the reaping grace period
-  }
-  await new Promise((resolve) => setImmediate(resolve)) // let the iterator print the last exits
-  exits.return()
-  process.exit(exit.code ?? 128 + (constants.signals[exit.signal] ?? 0))
+  if (!Number.isInteger(killAfterMs) || killAfterMs < 0) usage('run', 2)
+  execInit([
+    ...(options.includes('--json') ? ['--exits', '2'] : ['-v']),
+    ...(options.includes('--subreaper') ? ['-s', '--wait-descendants', String(WAIT_FOR_ALL_MS)] : []),
+    '--kill-after',
+    String(killAfterMs),
+    ...args.slice(separator),
+  ])
 }
 
 const [command, ...rest] = process.argv.slice(2)
 if (!command || command === '--help' || command === '-h') usage('main', command ? 0 : 2)
 if (!(command in HELP) || command === 'main') usage('main', 2)
 if (rest.includes('--help') || rest.includes('-h')) usage(command)
-await (command === 'wait' ? wait(rest) : run(rest))
+if (command === 'wait') await wait(rest)
+else run(rest)

@@ -14,6 +14,7 @@ npm run --silent build || exit 1
 
 step "cargo test (exitwatch-core, with fault injection)"
 cargo test -p exitwatch-core --all-features --no-fail-fast 2>&1 | tee "$results/cargo.txt" || failed_steps=$((failed_steps + 1))
+cargo test -p exitwatch-init --no-fail-fast 2>&1 | tee -a "$results/cargo.txt" || failed_steps=$((failed_steps + 1))
 
 step "lint (cargo fmt --check, cargo clippy -D warnings)"
 { cargo fmt --check && cargo clippy --quiet --workspace --all-targets --all-features -- -D warnings; } \

@@ -23,13 +23,16 @@ mod inbox;
 mod monitor;
 mod orphans;
 mod poll_engine;
-mod procfs;
+/// Process listings from /proc (descendants of a process), shared with exitwatch-init.
+pub mod procfs;
 mod provenance;
 mod registry;
 mod stats;
 mod subscription;
 mod sync;
-mod sys;
+/// The kernel layer: thin wrappers over the system calls exitwatch uses, shared with
+/// exitwatch-init.
+pub mod sys;
 mod terminal;
 mod tree;
 mod watch;

@@ -203,8 +203,9 @@ pub fn signalfd_drain(fd: BorrowedFd<'_>) {
     while unsafe { libc::read(fd.as_raw_fd(), buffer.as_mut_ptr().cast(), buffer.len()) } > 0 {}
 }
 
-/// `kill(pid, signal)`: reaches whichever process has `pid` now. Only for kernels without
-/// `pidfd_send_signal`, after the caller checked the process's identity.
+/// `kill(pid, signal)`: reaches whichever process has `pid` now (a negative pid names a
+/// process group). Without `pidfd_send_signal`, only after the caller checked the process's
+/// identity.
 pub fn kill(pid: libc::pid_t, signal: i32) -> io::Result<()> {
     // SAFETY: plain syscall with integer arguments.
     check(unsafe { libc::kill(pid, signal) }.into())?;
@@ -447,4 +448,252 @@ pub fn open_descriptor_count() -> usize {
     std::fs::read_dir("/proc/self/fd")
         .map(|dir| dir.count().saturating_sub(1))
         .unwrap_or(0)
+}
+
+// ---- Process supervision (used by exitwatch-init, a single-threaded init) ----
+//
+// Signals are taken synchronously: every blockable signal is blocked and read from one
+// signalfd, so no handler ever runs and a child forked in between inherits nothing of ours.
+
+/// Blocks every signal the kernel lets a thread block; returns the mask it had before.
+pub fn block_all_signals() -> io::Result<libc::sigset_t> {
+    // SAFETY: valid sigset_t buffers, filled in place.
+    unsafe {
+        let mut all = std::mem::zeroed::<libc::sigset_t>();
+        let mut previous = std::mem::zeroed::<libc::sigset_t>();
+        libc::sigfillset(&mut all);
+        let ret = libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut previous);
+        if ret != 0 {
+            return Err(io::Error::from_raw_os_error(ret));
+        }
+        Ok(previous)
+    }
+}
+
+/// Replaces the calling thread's signal mask.
+pub fn set_signal_mask(mask: &libc::sigset_t) -> io::Result<()> {
+    // SAFETY: `mask` is a valid sigset_t.
+    let ret = unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, mask, std::ptr::null_mut()) };
+    if ret != 0 {
+        return Err(io::Error::from_raw_os_error(ret));
+    }
+    Ok(())
+}
+
+/// A non-blocking signalfd for every signal. Only blocked signals reach it.
+pub fn signalfd_all() -> io::Result<OwnedFd> {
+    // SAFETY: a valid full sigset built in place; we own the returned descriptor.
+    unsafe {
+        let mut all = std::mem::zeroed::<libc::sigset_t>();
+        libc::sigfillset(&mut all);
+        let fd = check(libc::signalfd(-1, &all, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK).into())?;
+        Ok(OwnedFd::from_raw_fd(fd as RawFd))
+    }
+}
+
+/// One signal taken from a signalfd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReceivedSignal {
+    pub signal: i32,
+    /// `si_code`: who generated it (`SI_USER`, `SI_KERNEL`, `SI_QUEUE`, ...).
+    pub code: i32,
+    /// The sending process, for signals sent with kill/sigqueue.
+    pub sender: libc::pid_t,
+}
+
+/// Appends every signal now pending to `out`. A pending standard signal is one entry however
+/// many times it was sent (the kernel keeps one bit per standard signal); each queued
+/// real-time signal is its own entry.
+pub fn signalfd_read(fd: BorrowedFd<'_>, out: &mut Vec<ReceivedSignal>) {
+    const BATCH: usize = 64;
+    let mut buffer = MaybeUninit::<[libc::signalfd_siginfo; BATCH]>::zeroed();
+    let size = std::mem::size_of::<libc::signalfd_siginfo>();
+    loop {
+        // SAFETY: reads whole signalfd_siginfo records into a valid buffer.
+        let n = unsafe { libc::read(fd.as_raw_fd(), buffer.as_mut_ptr().cast(), BATCH * size) };
+        if n <= 0 {
+            return; // EAGAIN: nothing left
+        }
+        // SAFETY: zero-initialised, and the kernel wrote `n / size` whole records.
+        let records = unsafe { buffer.assume_init_ref() };
+        out.extend(records[..n as usize / size].iter().map(|r| ReceivedSignal {
+            signal: r.ssi_signo as i32,
+            code: r.ssi_code,
+            sender: r.ssi_pid as libc::pid_t,
+        }));
+    }
+}
+
+/// `waitid(P_ALL, WEXITED | WNOHANG | WNOWAIT)`: the pid of one exited child, left a zombie
+/// so the caller can still read about it. `Ok(None)`: children exist but none has exited;
+/// `Err(ECHILD)`: no children at all.
+pub fn waitid_any_exited() -> io::Result<Option<libc::pid_t>> {
+    let mut info = MaybeUninit::<libc::siginfo_t>::zeroed();
+    // SAFETY: `info` is a valid, zeroed siginfo_t buffer the kernel fills in.
+    let ret = unsafe {
+        libc::waitid(
+            libc::P_ALL,
+            0,
+            info.as_mut_ptr(),
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: zero-initialised and possibly filled in by the kernel.
+    let pid = unsafe { info.assume_init().si_pid() };
+    Ok((pid != 0).then_some(pid))
+}
+
+/// The resources a reaped process (and its reaped descendants) used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ResourceUsage {
+    pub user_us: u64,
+    pub system_us: u64,
+    pub max_rss_kib: u64,
+}
+
+/// Reaps the exited child `pid` with `waitid(P_PID, pid, WEXITED | WNOHANG)`, returning its
+/// status and resource usage (the raw system call's fifth argument, which libc hides).
+pub fn waitid_reap(pid: libc::pid_t) -> io::Result<Option<(WaitidExit, ResourceUsage)>> {
+    let mut info = MaybeUninit::<libc::siginfo_t>::zeroed();
+    let mut usage = MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: valid siginfo_t and rusage buffers the kernel fills in.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_waitid,
+            libc::P_PID,
+            pid,
+            info.as_mut_ptr(),
+            libc::WEXITED | libc::WNOHANG,
+            usage.as_mut_ptr(),
+        )
+    })?;
+    // SAFETY: both zero-initialised and possibly filled in by the kernel.
+    let (info, usage) = unsafe { (info.assume_init(), usage.assume_init()) };
+    // SAFETY: for WEXITED results the kernel fills the SIGCHLD fields of the union.
+    let (reaped, status) = unsafe { (info.si_pid(), info.si_status()) };
+    if reaped == 0 {
+        return Ok(None);
+    }
+    let micros = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+    let exit = WaitidExit {
+        code: info.si_code,
+        status,
+    };
+    Ok(Some((
+        exit,
+        ResourceUsage {
+            user_us: micros(usage.ru_utime),
+            system_us: micros(usage.ru_stime),
+            max_rss_kib: usage.ru_maxrss as u64,
+        },
+    )))
+}
+
+/// `PR_SET_PDEATHSIG`: the kernel sends `signal` to this process when its parent dies.
+pub fn set_parent_death_signal(signal: i32) -> io::Result<()> {
+    // SAFETY: plain prctl with integer arguments.
+    check(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong, 0, 0, 0) }.into())?;
+    Ok(())
+}
+
+pub fn isatty(fd: RawFd) -> bool {
+    // SAFETY: isatty only inspects the descriptor.
+    unsafe { libc::isatty(fd) == 1 }
+}
+
+/// True when this process leads its session.
+pub fn is_session_leader() -> bool {
+    // SAFETY: always succeeds for the calling process.
+    unsafe { libc::getsid(0) == libc::getpid() }
+}
+
+/// `ioctl(fd, TIOCNOTTY)`: gives up the controlling terminal `fd` refers to.
+pub fn detach_controlling_terminal(fd: RawFd) -> io::Result<()> {
+    // SAFETY: TIOCNOTTY takes no argument.
+    check(unsafe { libc::ioctl(fd, libc::TIOCNOTTY as _) } as libc::c_long)?;
+    Ok(())
+}
+
+/// `fork()`: `Ok(0)` in the child, the child's pid in the parent.
+pub fn fork() -> io::Result<libc::pid_t> {
+    // SAFETY: the callers are single-threaded, so the child may run arbitrary code.
+    Ok(check(unsafe { libc::fork() }.into())? as libc::pid_t)
+}
+
+/// Moves the calling process into a new process group of its own.
+pub fn set_own_process_group() -> io::Result<()> {
+    // SAFETY: plain syscall.
+    check(unsafe { libc::setpgid(0, 0) }.into())?;
+    Ok(())
+}
+
+/// Starts a new session (and process group) led by the calling process.
+pub fn new_session() -> io::Result<()> {
+    // SAFETY: plain syscall.
+    check(unsafe { libc::setsid() }.into())?;
+    Ok(())
+}
+
+/// Makes the calling process's group the foreground group of terminal `fd`.
+pub fn take_terminal_foreground(fd: RawFd) -> io::Result<()> {
+    // SAFETY: plain calls on the caller's own process group.
+    check(unsafe { libc::tcsetpgrp(fd, libc::getpgrp()) }.into())?;
+    Ok(())
+}
+
+/// `ioctl(fd, TIOCSCTTY, 0)`: makes terminal `fd` the controlling terminal of this session.
+pub fn take_controlling_terminal(fd: RawFd) -> io::Result<()> {
+    // SAFETY: TIOCSCTTY takes an integer argument.
+    check(unsafe { libc::ioctl(fd, libc::TIOCSCTTY as _, 0) } as libc::c_long)?;
+    Ok(())
+}
+
+/// `execvp(argv[0], argv)`; returns only on failure, with the reason.
+pub fn execvp(argv: &[std::ffi::CString]) -> io::Error {
+    let mut pointers: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    pointers.push(std::ptr::null());
+    // SAFETY: a NULL-terminated array of valid C strings that outlive the call.
+    unsafe { libc::execvp(pointers[0], pointers.as_ptr()) };
+    io::Error::last_os_error()
+}
+
+/// Marks `fd` close-on-exec, so children do not inherit it.
+pub fn set_cloexec(fd: RawFd) -> io::Result<()> {
+    // SAFETY: F_SETFD with an integer flag.
+    check(unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) }.into())?;
+    Ok(())
+}
+
+/// Sets `signal`'s disposition to the default; returns true if it was ignored before.
+pub fn reset_disposition(signal: i32) -> io::Result<bool> {
+    // SAFETY: valid sigaction buffers; SIG_DFL installs no handler.
+    unsafe {
+        let mut default = std::mem::zeroed::<libc::sigaction>();
+        default.sa_sigaction = libc::SIG_DFL;
+        let mut previous = std::mem::zeroed::<libc::sigaction>();
+        check(libc::sigaction(signal, &default, &mut previous).into())?;
+        Ok(previous.sa_sigaction == libc::SIG_IGN)
+    }
+}
+
+/// Sets `signal`'s disposition to "ignore".
+pub fn ignore_signal(signal: i32) -> io::Result<()> {
+    // SAFETY: valid sigaction buffer; SIG_IGN installs no handler.
+    unsafe {
+        let mut ignore = std::mem::zeroed::<libc::sigaction>();
+        ignore.sa_sigaction = libc::SIG_IGN;
+        check(libc::sigaction(signal, &ignore, std::ptr::null_mut()).into())?;
+    }
+    Ok(())
+}
+
+/// `setpgid(pid, pid)`: puts child `pid` in a process group of its own (done by both parent
+/// and child after fork, so the group exists whichever runs first).
+pub fn set_child_process_group(pid: libc::pid_t) -> io::Result<()> {
+    // SAFETY: plain syscall with integer arguments.
+    check(unsafe { libc::setpgid(pid, pid) }.into())?;
+    Ok(())
 }
