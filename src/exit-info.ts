@@ -10,9 +10,19 @@ export type ExitStatusKind = 'exited' | 'killed' | 'dumped' | 'unknown'
  * - `waitid-nowait`: read from our own child without reaping it (its owner still gets it);
  * - `pidfd-info`: `PIDFD_INFO_EXIT` after another owner reaped it (Linux 6.15+);
  * - `proc-stat`: `/proc/<pid>/stat` of the unreaped zombie, pinned by the pidfd;
+ * - `proc-connector`: the kernel's process-events connector (netlink), for processes not ours
+ *   after their owner reaped them where `PIDFD_INFO_EXIT` is missing (root only);
  * - `none`: no source had it, `status` is `'unknown'` (never guessed).
  */
-export type StatusSource = 'waitid' | 'waitid-nowait' | 'pidfd-info' | 'proc-stat' | 'none'
+export type StatusSource = 'waitid' | 'waitid-nowait' | 'pidfd-info' | 'proc-stat' | 'proc-connector' | 'none'
+
+/** What the process cost, counting the children it reaped itself (as `wait4` reports it). */
+export interface Usage {
+  userCpuUs: number
+  systemCpuUs: number
+  /** Peak resident set size in KiB; null from a zombie's `/proc/<pid>/stat`, which has none. */
+  maxRssKiB: number | null
+}
 
 export interface ExitInfo {
   pid: number
@@ -32,6 +42,11 @@ export interface ExitInfo {
   reaped: boolean
   /** An orphan (zombie child nobody claimed) reaped in PID-1 / subreaper mode. */
   orphan: boolean
+  /**
+   * Resource usage where the source keeps it: `waitid` / `waitid-nowait` (all fields) and
+   * `proc-stat` (CPU times); null from `pidfd-info`, `proc-connector` and `none`.
+   */
+  usage: Usage | null
 }
 
 export function toExitInfo(exit: NativeExit): ExitInfo {
@@ -46,5 +61,6 @@ export function toExitInfo(exit: NativeExit): ExitInfo {
     source: exit.source as StatusSource,
     reaped: exit.reaped,
     orphan: exit.orphan,
+    usage: exit.usage ? { userCpuUs: exit.usage.userCpuUs, systemCpuUs: exit.usage.systemCpuUs, maxRssKiB: exit.usage.maxRssKiB ?? null } : null,
   }
 }

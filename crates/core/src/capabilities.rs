@@ -3,6 +3,7 @@
 use std::os::fd::AsFd;
 use std::sync::OnceLock;
 
+use crate::proc_connector;
 use crate::sys;
 
 /// What this kernel offers. Each missing feature has a fallback or a typed `ENOSYS` error.
@@ -23,7 +24,15 @@ pub struct Capabilities {
     pub pidfs_identity: bool,
     /// signalfd, used by Rust hosts that own SIGCHLD.
     pub signalfd: bool,
+    /// The kernel's process-events connector can be listened to (root or `CAP_NET_ADMIN`, in
+    /// the initial network and PID namespaces): exact statuses of processes that are not ours
+    /// after their owner reaped them, where `PIDFD_INFO_EXIT` is missing.
+    pub proc_connector: bool,
 }
+
+/// `EXITWATCH_DISABLE_PIDFD_INFO=1` makes exitwatch behave as on a kernel without
+/// `PIDFD_INFO_EXIT` (before 6.15), for tests and benchmarks of the other sources.
+const DISABLE_PIDFD_INFO: &str = "EXITWATCH_DISABLE_PIDFD_INFO";
 
 impl Capabilities {
     /// Probed on first use, then cached for the life of the process.
@@ -37,6 +46,7 @@ impl Capabilities {
             .map(|s| s.trim().to_owned())
             .unwrap_or_default();
         let signalfd = probe_signalfd();
+        let proc_connector = proc_connector::usable();
         let Ok(own) = sys::pidfd_open(sys::getpid()) else {
             return Capabilities {
                 kernel,
@@ -46,6 +56,7 @@ impl Capabilities {
                 pidfd_info_exit: false,
                 pidfs_identity: false,
                 signalfd,
+                proc_connector,
             };
         };
         let fd = own.as_fd();
@@ -60,9 +71,11 @@ impl Capabilities {
                 Err(e) if e.raw_os_error() == Some(libc::ECHILD)
             ),
             // PIDFD_GET_INFO came with PIDFD_INFO_EXIT in the same release (6.15).
-            pidfd_info_exit: sys::pidfd_get_info_supported(fd),
+            pidfd_info_exit: sys::pidfd_get_info_supported(fd)
+                && std::env::var_os(DISABLE_PIDFD_INFO).is_none_or(|v| v != "1"),
             pidfs_identity: sys::pidfd_identity(fd).is_some(),
             signalfd,
+            proc_connector,
         }
     }
 }

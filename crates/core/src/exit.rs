@@ -2,6 +2,8 @@
 
 use std::time::SystemTime;
 
+use crate::usage::Usage;
+
 /// How a process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
@@ -53,16 +55,20 @@ pub enum StatusSource {
     /// `exit_code` of `/proc/<pid>/stat` while the process was an unreaped zombie of
     /// someone else (pinned by the pidfd, so never a recycled pid).
     ProcStat,
+    /// `PROC_EVENT_EXIT` of the kernel's process-events connector (netlink), received while
+    /// the pidfd pinned the process (so never a recycled pid's).
+    ProcConnector,
     /// No source had it: the status is `Unknown`.
     None,
 }
 
 impl StatusSource {
-    pub const ALL: [StatusSource; 5] = [
+    pub const ALL: [StatusSource; 6] = [
         StatusSource::Waitid,
         StatusSource::WaitidNoWait,
         StatusSource::PidfdInfo,
         StatusSource::ProcStat,
+        StatusSource::ProcConnector,
         StatusSource::None,
     ];
 
@@ -72,6 +78,7 @@ impl StatusSource {
             StatusSource::WaitidNoWait => "waitid-nowait",
             StatusSource::PidfdInfo => "pidfd-info",
             StatusSource::ProcStat => "proc-stat",
+            StatusSource::ProcConnector => "proc-connector",
             StatusSource::None => "none",
         }
     }
@@ -97,6 +104,10 @@ pub struct ExitInfo {
     pub reaped: bool,
     /// An orphan (a zombie child nobody claimed) reaped by exitwatch as PID 1 / subreaper.
     pub orphan: bool,
+    /// What it cost, where the source keeps it: `waitid` (our children) and the zombie's
+    /// `/proc/<pid>/stat` (CPU times only). `None` from `PIDFD_INFO_EXIT` and the proc
+    /// connector, which carry no usage.
+    pub usage: Option<Usage>,
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
+use crate::usage::Usage;
+
 fn check(ret: libc::c_long) -> io::Result<libc::c_long> {
     if ret < 0 {
         Err(io::Error::last_os_error())
@@ -43,30 +45,33 @@ pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> io::Result<()> {
 pub struct WaitidExit {
     pub code: i32,
     pub status: i32,
+    /// The child's resource usage (with its reaped children), filled in even with `WNOWAIT`.
+    pub usage: Usage,
 }
 
-/// `waitid(P_PIDFD, fd, WEXITED | WNOHANG [| WNOWAIT])`. `Ok(None)` means the child has not
-/// exited yet (or its status is held back, e.g. by a ptrace tracer).
+/// `waitid(P_PIDFD, fd, WEXITED | WNOHANG [| WNOWAIT], &rusage)`. `Ok(None)` means the child
+/// has not exited yet (or its status is held back, e.g. by a ptrace tracer). The raw system
+/// call, because only it takes the `rusage` out-pointer (glibc's wrapper has four arguments).
 pub fn waitid_pidfd(pidfd: BorrowedFd<'_>, reap: bool) -> io::Result<Option<WaitidExit>> {
     let mut flags = libc::WEXITED | libc::WNOHANG;
     if !reap {
         flags |= libc::WNOWAIT;
     }
     let mut info = MaybeUninit::<libc::siginfo_t>::zeroed();
-    // SAFETY: `info` is a valid, zeroed siginfo_t buffer the kernel fills in.
-    let ret = unsafe {
-        libc::waitid(
+    let mut rusage = MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `info` and `rusage` are valid, zeroed buffers the kernel fills in.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_waitid,
             libc::P_PIDFD,
-            pidfd.as_raw_fd() as libc::id_t,
+            pidfd.as_raw_fd(),
             info.as_mut_ptr(),
             flags,
+            rusage.as_mut_ptr(),
         )
-    };
-    if ret < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    })?;
     // SAFETY: zero-initialised and possibly filled in by the kernel.
-    let info = unsafe { info.assume_init() };
+    let (info, rusage) = unsafe { (info.assume_init(), rusage.assume_init()) };
     // SAFETY: for WEXITED results the kernel fills the SIGCHLD fields of the union.
     let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
     if pid == 0 {
@@ -75,6 +80,7 @@ pub fn waitid_pidfd(pidfd: BorrowedFd<'_>, reap: bool) -> io::Result<Option<Wait
     Ok(Some(WaitidExit {
         code: info.si_code,
         status,
+        usage: Usage::from_rusage(&rusage),
     }))
 }
 
@@ -292,76 +298,64 @@ pub fn epoll_wait(
     Ok(n as usize)
 }
 
-/// The state, `exit_code` and owner of a process, from `/proc/<pid>`.
+/// The state, `exit_code`, CPU times and owner of a process, from `/proc/<pid>/stat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProcStat {
     pub state: u8,
     /// The wait status of a zombie (field 52), shown only to callers allowed to ptrace-read it.
     pub exit_code: Option<i32>,
-    pub uid: Option<u32>,
+    /// utime + cutime and stime + cstime (fields 14–17): the process and the children it
+    /// reaped, in clock ticks, like `wait4`'s rusage.
+    pub user_ticks: u64,
+    pub system_ticks: u64,
 }
 
-/// Reads `/proc/<pid>/stat` through an already opened `/proc/<pid>` directory.
-pub fn proc_stat(dir: BorrowedFd<'_>) -> io::Result<ProcStat> {
-    let text = read_at(dir, c"stat")?;
-    // The command name (field 2) may contain spaces and parentheses: split after the last ')'.
-    let end = text
-        .rfind(')')
-        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))?;
-    let fields: Vec<&str> = text[end + 1..].split_whitespace().collect();
-    // fields[0] is field 3 (state); field N is fields[N - 3].
-    let state = fields
-        .first()
-        .and_then(|s| s.bytes().next())
-        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))?;
-    let exit_code = fields.get(52 - 3).and_then(|s| s.parse().ok());
-    let mut st = MaybeUninit::<libc::stat>::zeroed();
-    // SAFETY: valid out-pointer; `dir` is an open directory descriptor.
-    let uid = (unsafe { libc::fstat(dir.as_raw_fd(), st.as_mut_ptr()) } == 0)
-        // SAFETY: fstat succeeded.
-        .then(|| unsafe { st.assume_init() }.st_uid);
-    Ok(ProcStat {
-        state,
-        exit_code,
-        uid,
-    })
-}
-
-/// Opens `/proc/<pid>` as a directory descriptor.
-pub fn open_proc_dir(pid: libc::pid_t) -> io::Result<OwnedFd> {
-    let path = format!("/proc/{pid}\0");
+/// Opens `/proc/<pid>/stat`. The open file keeps naming the process it was opened for: once
+/// that process is reaped, reading it fails instead of showing a later holder of the pid.
+pub fn open_proc_stat(pid: libc::pid_t) -> io::Result<OwnedFd> {
+    let path = format!("/proc/{pid}/stat\0");
     let path = CStr::from_bytes_with_nul(path.as_bytes()).expect("no interior NUL");
     // SAFETY: valid NUL-terminated path.
-    let fd = check(
-        unsafe {
-            libc::open(
-                path.as_ptr(),
-                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-            )
-        }
-        .into(),
-    )?;
+    let fd = check(unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) }.into())?;
     // SAFETY: fresh descriptor.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
-fn read_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<String> {
-    use std::io::Read;
-    // SAFETY: valid NUL-terminated relative path and directory descriptor.
-    let fd = check(
-        unsafe {
-            libc::openat(
-                dir.as_raw_fd(),
-                name.as_ptr(),
-                libc::O_RDONLY | libc::O_CLOEXEC,
-            )
-        }
-        .into(),
-    )?;
-    // SAFETY: fresh descriptor, owned by the File from here on.
-    let mut file = unsafe { std::fs::File::from_raw_fd(fd as RawFd) };
-    let mut text = String::new();
-    file.read_to_string(&mut text)?;
-    Ok(text)
+/// Reads an opened `/proc/<pid>/stat` in one `read` (the kernel formats it whole; it is well
+/// under 2 KiB).
+pub fn read_proc_stat(file: BorrowedFd<'_>) -> io::Result<ProcStat> {
+    let mut buffer = [0u8; 2048];
+    // SAFETY: reads into a valid buffer of the given length.
+    let n = check(
+        unsafe { libc::read(file.as_raw_fd(), buffer.as_mut_ptr().cast(), buffer.len()) }
+            as libc::c_long,
+    )? as usize;
+    std::str::from_utf8(&buffer[..n])
+        .ok()
+        .and_then(parse_proc_stat)
+        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))
+}
+
+fn parse_proc_stat(text: &str) -> Option<ProcStat> {
+    // The command name (field 2) may contain spaces and parentheses: split after the last ')'.
+    let fields: Vec<&str> = text[text.rfind(')')? + 1..].split_whitespace().collect();
+    // fields[0] is field 3 (state); field N is fields[N - 3].
+    let field = |n: usize| fields.get(n - 3).and_then(|s| s.parse::<u64>().ok());
+    Some(ProcStat {
+        state: fields.first()?.bytes().next()?,
+        exit_code: fields.get(52 - 3).and_then(|s| s.parse().ok()),
+        user_ticks: field(14)? + field(16)?,
+        system_ticks: field(15)? + field(17)?,
+    })
+}
+
+/// The owner (uid) of an open `/proc/<pid>` file: the process's effective uid.
+pub fn proc_owner(file: BorrowedFd<'_>) -> io::Result<u32> {
+    let mut st = MaybeUninit::<libc::stat>::zeroed();
+    // SAFETY: valid out-pointer; `file` is an open descriptor.
+    check(unsafe { libc::fstat(file.as_raw_fd(), st.as_mut_ptr()) }.into())?;
+    // SAFETY: fstat succeeded.
+    Ok(unsafe { st.assume_init() }.st_uid)
 }
 
 pub fn monotonic_ns() -> u64 {
@@ -400,4 +394,56 @@ pub fn open_descriptor_count() -> usize {
     std::fs::read_dir("/proc/self/fd")
         .map(|dir| dir.count().saturating_sub(1))
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn parses_a_zombie_stat_line() {
+        // A command name with spaces and parentheses; utime 25, stime 5, cutime 3, cstime 2;
+        // exit_code 10752 (exit 42).
+        let line = "1234 (a (b) c) Z 1 1234 1234 0 -1 4228108 100 0 0 0 25 5 3 2 20 0 1 0 \
+                    500 0 0 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0 0 0 0 0 \
+                    0 0 0 10752\n";
+        let stat = parse_proc_stat(line).unwrap();
+        assert_eq!(
+            stat,
+            ProcStat {
+                state: b'Z',
+                exit_code: Some(10752),
+                user_ticks: 28,
+                system_ticks: 7
+            }
+        );
+    }
+
+    #[test]
+    fn waitid_fills_rusage_even_with_wnowait() {
+        // A child that burns CPU for a while, then exits; read without reaping.
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; exit 3")
+            .spawn()
+            .unwrap();
+        let pidfd = pidfd_open(child.id() as i32).unwrap();
+        let exit = loop {
+            if let Some(exit) = waitid_pidfd(pidfd.as_fd(), false).unwrap() {
+                break exit;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        };
+        assert_eq!((exit.code, exit.status), (libc::CLD_EXITED, 3));
+        assert!(
+            exit.usage.user_cpu_us + exit.usage.system_cpu_us >= 10_000,
+            "{exit:?}"
+        );
+        assert!(exit.usage.max_rss_kib.unwrap() > 0, "{exit:?}");
+        // Still a zombie for its owner: reaping it now reports the same usage.
+        let reaped = waitid_pidfd(pidfd.as_fd(), true).unwrap().unwrap();
+        assert_eq!(reaped.usage, exit.usage);
+        child.wait().unwrap_err(); // already reaped above
+    }
 }
