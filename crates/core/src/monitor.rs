@@ -232,7 +232,7 @@ impl Monitor {
         let (pidfd, child) = match opened {
             Ok(opened) => opened,
             Err(e) => {
-                connector.close_if_unused();
+                connector.note_failed_registration();
                 return Err(e);
             }
         };

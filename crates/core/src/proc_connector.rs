@@ -6,18 +6,21 @@
 //! namespace's).
 //!
 //! One socket, on the monitor's epoll, open only while some registered process is tracked.
-//! Only the events of tracked pids are kept. An event is attributed to a registration only if
-//! the kernel stamped it after the registration's pidfd was opened, and until a new process
-//! takes the pid: the pidfd proves that until its process is reaped, no other process holds the
-//! pid, and a new holder can only appear through a fork event. Lost events (`ENOBUFS`) make
-//! every tracked registration untrusted: they fall back to the other sources.
+//! Only the events of tracked pids are kept. The pidfd proves that until its process is
+//! reaped no other process holds the pid, and a new holder can only appear through a fork
+//! event (stamped by the kernel with `CLOCK_MONOTONIC`). So the status of a registration is the
+//! last exit event of its thread group after the last fork of the pid stamped before its pidfd
+//! was opened, and before the first fork stamped after it; a fork stamped while the pidfd was
+//! being opened leaves it unknown. Lost events (`ENOBUFS`) make every tracked registration
+//! untrusted: they fall back to the other sources.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::mem::size_of;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use crate::capabilities::Capabilities;
 use crate::stats::Counters;
@@ -42,6 +45,13 @@ const WANTED_EVENTS: u32 = PROC_EVENT_FORK | PROC_EVENT_EXIT;
 const INITIAL_PID_NAMESPACE: u64 = 0xEFFF_FFFC;
 /// Receive buffer asked for (as root): room for bursts of exits while the monitor is busy.
 const RECEIVE_BUFFER: libc::c_int = 8 << 20;
+/// How long the socket stays open once nothing is tracked: processes watched right after they
+/// were started (and that may exit at once) find it listening already. It closes on the first
+/// event after that, so an idle monitor is not woken by the exits of the system.
+const LINGER: Duration = Duration::from_secs(1);
+/// Fork and exit events kept after they were read, for registrations that come just after
+/// (a process watched right after it started may have exited already).
+const RECENT: usize = 512;
 /// Datagrams taken per `recvmmsg`.
 const BATCH: usize = 64;
 const DATAGRAM: usize = 256;
@@ -359,21 +369,28 @@ impl Tracked {
             Event::Exit {
                 pid: thread,
                 exit_code,
-                at_ns,
                 ..
-            } if at_ns > self.opened_from_ns => {
+            } => {
                 // The last exit event of the thread group wins: a leader that exited early
                 // (pthread_exit) or was replaced by exec in another thread is followed by the
-                // events of the threads that really end the process.
+                // events of the threads that really end the process. An exit from before the
+                // pidfd was opened is ours too unless a fork of the pid follows it (below): the
+                // pidfd pinned a process that still held the pid, so it was the last to get it.
                 if let Seen::Open(_) = self.seen {
                     self.seen = Seen::Open(Some(exit_code));
                     self.threads_exited |= thread != pid;
                 }
             }
-            Event::Fork { at_ns, .. } if at_ns > self.opened_from_ns => {
+            Event::Fork { at_ns, .. } => {
                 self.seen = match self.seen {
-                    // Forked while the pidfd was opened: whose were the exits before?
+                    // Our process's own fork, or an older one: what came before is not ours.
+                    Seen::Open(_) if at_ns <= self.opened_from_ns => {
+                        self.threads_exited = false;
+                        Seen::Open(None)
+                    }
+                    // Forked while the pidfd was being opened: ours, or a successor's?
                     _ if at_ns <= self.opened_to_ns => Seen::Untrusted,
+                    // A successor: ours was reaped, nothing after this is about it.
                     Seen::Open(status) => Seen::Closed(status),
                     seen => seen,
                 };
@@ -421,17 +438,24 @@ fn dumps_core(signal: i32) -> bool {
 struct Tracking {
     by_pid: HashMap<i32, Vec<Tracked>>,
     count: usize,
+    /// The last `RECENT` fork and exit events read, oldest first, with the pid they are about:
+    /// a suffix of the event stream, as if they were still queued.
+    recent: VecDeque<(i32, Event)>,
 }
 
 impl Tracking {
     fn track(&mut self, pid: i32, key: u64, opened_from_ns: u64, opened_to_ns: u64) {
-        self.by_pid.entry(pid).or_default().push(Tracked {
+        let mut tracked = Tracked {
             key,
             opened_from_ns,
             opened_to_ns,
             seen: Seen::Open(None),
             threads_exited: false,
-        });
+        };
+        for (_, event) in self.recent.iter().filter(|(about, _)| *about == pid) {
+            tracked.apply(pid, *event);
+        }
+        self.by_pid.entry(pid).or_default().push(tracked);
         self.count += 1;
     }
 
@@ -466,15 +490,21 @@ impl Tracking {
             } if child_pid == child_tgid => child_pid,
             _ => return,
         };
+        if self.recent.len() == RECENT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((pid, event));
         for tracked in self.by_pid.get_mut(&pid).into_iter().flatten() {
             tracked.apply(pid, event);
         }
     }
 
+    /// Events were lost: nothing tracked can be trusted, nor can what was read before.
     fn distrust_all(&mut self) {
         for tracked in self.by_pid.values_mut().flatten() {
             tracked.seen = Seen::Untrusted;
         }
+        self.recent.clear();
     }
 
     fn status(&self, pid: i32, key: u64) -> Option<i32> {
@@ -488,14 +518,22 @@ impl Tracking {
 
 // ---- the source --------------------------------------------------------------------------
 
+fn note_idle(state: &mut State) {
+    if state.tracking.count == 0 && state.socket.is_some() && state.idle_since.is_none() {
+        state.idle_since = Some(Instant::now());
+    }
+}
+
 #[derive(Default)]
 struct State {
     socket: Option<OwnedFd>,
     tracking: Tracking,
+    /// Since when nothing is tracked while the socket is open.
+    idle_since: Option<Instant>,
 }
 
 /// The connector as the monitor uses it: opened with the first tracked registration, closed
-/// with the last, drained by the monitor thread.
+/// by the monitor thread `LINGER` after the last one, drained by the monitor thread.
 pub(crate) struct ProcConnector {
     /// Listen at all (usable here, and asked for or `PIDFD_INFO_EXIT` missing). Fixed.
     enabled: bool,
@@ -569,30 +607,26 @@ impl ProcConnector {
         }
     }
 
-    /// Stops tracking a registration; the socket closes with the last one.
+    /// Stops tracking a registration.
     pub fn forget(&self, pid: i32, key: u64) {
         let mut state = lock(&self.state);
         state.tracking.forget(pid, key);
-        self.close_unused(&mut state);
+        note_idle(&mut state);
     }
 
-    /// Keeps only the registrations `keep` accepts; the socket closes if none is left.
+    /// Keeps only the registrations `keep` accepts.
     pub fn retain(&self, keep: impl FnMut(u64) -> bool) {
         let mut state = lock(&self.state);
         state.tracking.retain(keep);
-        self.close_unused(&mut state);
+        note_idle(&mut state);
     }
 
-    /// Closes the socket if nothing is tracked (after a registration that failed).
-    pub fn close_if_unused(&self) {
-        self.close_unused(&mut lock(&self.state));
+    /// After a registration that failed: the socket may have been opened for it alone.
+    pub fn note_failed_registration(&self) {
+        note_idle(&mut lock(&self.state));
     }
 
-    /// While nothing is tracked the socket is closed: no exit on the system wakes the monitor.
-    fn close_unused(&self, state: &mut State) {
-        if state.tracking.count > 0 {
-            return;
-        }
+    fn close(&self, state: &mut State) {
         if let Some(socket) = state.socket.take() {
             // Stop listening explicitly: the kernel counts listeners, not sockets.
             let _ = send(
@@ -601,13 +635,21 @@ impl ProcConnector {
             );
             self.open.store(false, Ordering::Release);
         }
+        state.idle_since = None;
     }
 
     /// Reads every queued event and applies it to the tracked registrations. An overrun
     /// distrusts every registration tracked now (their events may be among the lost ones).
+    /// Closes the socket once nothing was tracked for `LINGER`.
     pub fn drain(&self, counters: &Counters) {
         let mut state = lock(&self.state);
-        let State { socket, tracking } = &mut *state;
+        if state.idle_since.is_some_and(|t| t.elapsed() >= LINGER) {
+            self.close(&mut state);
+            return;
+        }
+        let State {
+            socket, tracking, ..
+        } = &mut *state;
         let Some(socket) = socket else {
             return;
         };
@@ -645,6 +687,13 @@ impl ProcConnector {
     /// The wait status the events prove for registration `key` of `pid`.
     pub fn status(&self, pid: i32, key: u64) -> Option<i32> {
         lock(&self.state).tracking.status(pid, key)
+    }
+}
+
+impl Drop for ProcConnector {
+    fn drop(&mut self) {
+        let mut state = lock(&self.state);
+        self.close(&mut state);
     }
 }
 
@@ -689,9 +738,12 @@ mod tests {
     }
 
     #[test]
-    fn events_from_before_the_pidfd_are_not_ours() {
-        // A previous holder of the pid exited before we opened the pidfd.
-        assert_eq!(status_after(&[exit(PID, 1 << 8, 90)]), None);
+    fn events_before_the_fork_of_ours_are_not_ours() {
+        // A previous holder of the pid exited, then ours was forked, before the pidfd opened.
+        assert_eq!(status_after(&[exit(PID, 1 << 8, 80), fork(90)]), None);
+        // Ours exited (a zombie then) before the pidfd opened: the last exit is its own.
+        let events = [exit(PID, 1 << 8, 70), fork(80), exit(PID, 5 << 8, 90)];
+        assert_eq!(status_after(&events), Some(5 << 8));
     }
 
     #[test]
@@ -752,6 +804,20 @@ mod tests {
         });
         tracking.apply(exit(PID, 2 << 8, 220));
         assert_eq!(tracking.status(PID, KEY), Some(2 << 8));
+    }
+
+    #[test]
+    fn a_registration_just_after_the_exit_finds_it_among_the_recent_events() {
+        let mut tracking = Tracking::default();
+        tracking.apply(fork(50));
+        tracking.apply(exit(PID, 4 << 8, 60));
+        tracking.track(PID, KEY, 100, 110);
+        assert_eq!(tracking.status(PID, KEY), Some(4 << 8));
+        // After an overrun the history is gone (a fork may have been lost).
+        tracking.apply(exit(PID + 9, 0, 120));
+        tracking.distrust_all();
+        tracking.track(PID, KEY + 1, 130, 140);
+        assert_eq!(tracking.status(PID, KEY + 1), None);
     }
 
     #[test]
