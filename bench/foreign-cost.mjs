@@ -2,7 +2,9 @@
 // `sleep`s (our grandchildren) and stays alive to reap them; we watch each, kill them all
 // through their handles and wait for every exit. CPU time comes from the monitor thread's
 // schedstat (nanoseconds), so it counts only that thread.
-//   node bench/foreign-cost.mjs [n=5000] [attach-ms]
+//   node bench/foreign-cost.mjs [n=5000] [attach-ms] [owner=prompt|never]
+// owner=never: the shell never reaps them (they stay zombies: every status comes from the
+// zombie's /proc/<pid>/stat).
 // With attach-ms, prints the monitor thread's tid on stderr and waits that long before the
 // kills, time enough for `strace -c -p <tid>` to attach.
 // Prints one JSON line: exits, monitor CPU per exit (µs), statuses per source.
@@ -12,6 +14,7 @@ import { ExitMonitor, emit } from './lib.mjs'
 
 const count = Number(process.argv[2] ?? 5000)
 const attachMs = Number(process.argv[3] ?? 0)
+const ownerReaps = (process.argv[4] ?? 'prompt') === 'prompt'
 
 function monitorTid() {
   const tid = readdirSync('/proc/self/task').find((t) => readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim() === 'exitwatch-monit')
@@ -23,8 +26,10 @@ function monitorTid() {
 const monitorCpuNs = () => Number(readFileSync(`/proc/self/task/${monitorTid()}/schedstat`, 'utf8').split(' ')[0])
 
 const monitor = ExitMonitor.shared()
-// The shell reaps each sleep as it dies (`wait` in a loop), as a prompt owner would.
-const owner = spawn('sh', ['-c', `for i in $(seq ${count}); do sleep 100000 & echo $!; done; while wait; do :; done; sleep 100000`], {
+// The shell reaps each sleep as it dies (`wait` in a loop), as a prompt owner would; or it
+// becomes a `sleep` that never reaps.
+const afterwards = ownerReaps ? 'while wait; do :; done; sleep 100000' : 'exec sleep 100000'
+const owner = spawn('sh', ['-c', `for i in $(seq ${count}); do sleep 100000 & echo $!; done; ${afterwards}`], {
   stdio: ['ignore', 'pipe', 'ignore'],
 })
 const pids = []

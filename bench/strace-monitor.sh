@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # System calls of exitwatch's monitor thread alone while it handles N foreign exits
 # (bench/foreign-cost.mjs), counted by `strace -c` attached to that thread.
-#   bash bench/strace-monitor.sh [n=2000]
+#   bash bench/strace-monitor.sh [n=2000] [owner=prompt|never]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-2000}
 out=$(mktemp)
-node bench/foreign-cost.mjs "$n" 1500 2> >(tee "$out.err" >&2) > "$out" &
+node bench/foreign-cost.mjs "$n" 1500 "${2:-prompt}" 2> >(tee "$out.err" >&2) > "$out" &
 node_pid=$!
 tid=
 for _ in $(seq 200); do

@@ -256,7 +256,8 @@ fn receive(socket: BorrowedFd<'_>) -> io::Result<Received> {
             socket.as_raw_fd(),
             headers.as_mut_ptr(),
             BATCH as libc::c_uint,
-            libc::MSG_DONTWAIT,
+            // The flags' type differs between glibc and musl, hence `as _`.
+            libc::MSG_DONTWAIT as _,
             std::ptr::null_mut(),
         )
     };
