@@ -208,8 +208,8 @@ impl Monitor {
         options: WatchOptions,
         inbox: Option<&Arc<Inbox>>,
     ) -> Result<u64> {
-        // The proc connector listens before the pidfd is opened; its events are attributed to
-        // this process only if stamped after the opening.
+        // The proc connector listens before the pidfd is opened; the clock read around the
+        // opening tells which of its events can be this process's (see proc_connector.rs).
         let connector = &self.shared.connector;
         let tracked = !options.reap
             && connector.enabled()

@@ -2,8 +2,8 @@
 //! a status source for processes exitwatch does not reap. Its `PROC_EVENT_EXIT` carries the
 //! wait status of every exiting task of the system, even after the owner reaped the process —
 //! what `PIDFD_INFO_EXIT` gives on Linux 6.15+, for older kernels. Usable as root (or with
-//! `CAP_NET_ADMIN`) in the initial network and PID namespaces (its pids are the initial
-//! namespace's).
+//! `CAP_NET_ADMIN`) in the initial network, PID and time namespaces (its pids and timestamps
+//! are the initial namespaces').
 //!
 //! One socket, on the monitor's epoll, open only while some registered process is tracked.
 //! Only the events of tracked pids are kept. The pidfd proves that until its process is
@@ -11,7 +11,9 @@
 //! event (stamped by the kernel with `CLOCK_MONOTONIC`). So the status of a registration is the
 //! last exit event of its thread group after the last fork of the pid stamped before its pidfd
 //! was opened, and before the first fork stamped after it; a fork stamped while the pidfd was
-//! being opened leaves it unknown. Lost events (`ENOBUFS`) make every tracked registration
+//! being opened leaves it unknown, and so does a fork stamped after it that follows an exit
+//! stamped before (the kernel stamps a fork just after the new process becomes visible, so that
+//! fork may be our own process's). Lost events (`ENOBUFS`) make every tracked registration
 //! untrusted: they fall back to the other sources.
 
 use std::collections::{HashMap, VecDeque};
@@ -41,8 +43,10 @@ const PROC_EVENT_FORK: u32 = 1;
 const PROC_EVENT_EXIT: u32 = 0x8000_0000;
 /// `PROC_EVENT_ALL` minus what we need is filtered out by the kernel (Linux 6.6+).
 const WANTED_EVENTS: u32 = PROC_EVENT_FORK | PROC_EVENT_EXIT;
-/// The initial PID namespace's inode number (`PROC_PID_INIT_INO`).
+/// The initial PID and time namespaces' inode numbers (`PROC_PID_INIT_INO`,
+/// `PROC_TIME_INIT_INO`).
 const INITIAL_PID_NAMESPACE: u64 = 0xEFFF_FFFC;
+const INITIAL_TIME_NAMESPACE: u64 = 0xEFFF_FFFA;
 /// Receive buffer asked for (as root): room for bursts of exits while the monitor is busy.
 const RECEIVE_BUFFER: libc::c_int = 8 << 20;
 /// How long the socket stays open once nothing is tracked: processes watched right after they
@@ -285,10 +289,14 @@ fn receive(socket: BorrowedFd<'_>) -> io::Result<Received> {
     })
 }
 
-fn in_initial_pid_namespace() -> bool {
-    std::fs::metadata("/proc/self/ns/pid")
-        .map(|m| std::os::unix::fs::MetadataExt::ino(&m) == INITIAL_PID_NAMESPACE)
-        .unwrap_or(false)
+/// The connector's pids are the initial PID namespace's, and its timestamps the initial time
+/// namespace's `CLOCK_MONOTONIC`: both must be ours. (Kernels before 5.6 have no time
+/// namespaces.)
+fn in_initial_namespaces() -> bool {
+    let inode =
+        |path: &str| std::fs::metadata(path).map(|m| std::os::unix::fs::MetadataExt::ino(&m));
+    inode("/proc/self/ns/pid").is_ok_and(|ino| ino == INITIAL_PID_NAMESPACE)
+        && inode("/proc/self/ns/time").map_or(true, |ino| ino == INITIAL_TIME_NAMESPACE)
 }
 
 /// Listens with `filter` and reads the queue for the kernel's answer: true when it accepted.
@@ -317,7 +325,7 @@ fn listen_accepted(socket: BorrowedFd<'_>, filter: bool) -> bool {
 /// Whether the connector works here, and whether the kernel filters events (Linux 6.6+):
 /// listens once (filtered, then plain), checks the kernel's acknowledgement, stops listening.
 fn probe() -> Option<bool> {
-    if !in_initial_pid_namespace() {
+    if !in_initial_namespaces() {
         return None;
     }
     let socket = open_socket().ok()?;
@@ -359,6 +367,8 @@ struct Tracked {
     opened_from_ns: u64,
     opened_to_ns: u64,
     seen: Seen,
+    /// The kernel's stamp of the exit event `seen` holds.
+    last_exit_ns: u64,
     /// An exit of a thread other than the leader was seen (a multi-threaded process).
     threads_exited: bool,
 }
@@ -370,6 +380,7 @@ impl Tracked {
             Event::Exit {
                 pid: thread,
                 exit_code,
+                at_ns,
                 ..
             } => {
                 // The last exit event of the thread group wins: a leader that exited early
@@ -379,6 +390,7 @@ impl Tracked {
                 // pidfd pinned a process that still held the pid, so it was the last to get it.
                 if let Seen::Open(_) = self.seen {
                     self.seen = Seen::Open(Some(exit_code));
+                    self.last_exit_ns = at_ns;
                     self.threads_exited |= thread != pid;
                 }
             }
@@ -391,8 +403,16 @@ impl Tracked {
                     }
                     // Forked while the pidfd was being opened: ours, or a successor's?
                     _ if at_ns <= self.opened_to_ns => Seen::Untrusted,
-                    // A successor: ours was reaped, nothing after this is about it.
-                    Seen::Open(status) => Seen::Closed(status),
+                    // After an exit stamped once the pidfd was open (necessarily ours), a
+                    // successor: nothing after this is about our process.
+                    Seen::Open(Some(status)) if self.last_exit_ns > self.opened_to_ns => {
+                        Seen::Closed(Some(status))
+                    }
+                    // The kernel stamps a fork just after the new process can be found by pid:
+                    // this may be our own process's fork, stamped late, and the exit before it
+                    // a previous holder's.
+                    Seen::Open(Some(_)) => Seen::Untrusted,
+                    Seen::Open(None) => Seen::Closed(None),
                     seen => seen,
                 };
             }
@@ -451,6 +471,7 @@ impl Tracking {
             opened_from_ns,
             opened_to_ns,
             seen: Seen::Open(None),
+            last_exit_ns: 0,
             threads_exited: false,
         };
         for (_, event) in self.recent.iter().filter(|(about, _)| *about == pid) {
@@ -752,6 +773,17 @@ mod tests {
         // Ours exits with 3, its owner reaps it, a new process gets the pid and exits with 9.
         let events = [exit(PID, 3 << 8, 200), fork(300), exit(PID, 9 << 8, 400)];
         assert_eq!(status_after(&events), Some(3 << 8));
+    }
+
+    #[test]
+    fn a_fork_after_the_pidfd_following_an_exit_from_before_it_is_ambiguous() {
+        // Either ours exited before we watched it and a successor was forked, or a previous
+        // holder exited and our own fork was stamped late: unknown.
+        assert_eq!(status_after(&[exit(PID, 3 << 8, 90), fork(300)]), None);
+        let late_own_fork = [exit(PID, 3 << 8, 80), fork(300), exit(PID, 4 << 8, 400)];
+        assert_eq!(status_after(&late_own_fork), None);
+        // Without any exit before it, a fork after the pidfd closes: nothing known.
+        assert_eq!(status_after(&[fork(300), exit(PID, 9 << 8, 400)]), None);
     }
 
     #[test]
