@@ -9,8 +9,11 @@ import { fixture, firstNumber, procState, run, runFixture, waitFor } from './hel
 const monitor = ExitMonitor.shared()
 const connector = monitor.capabilities().procConnector
 const noPidfdInfo = { ...process.env, EXITWATCH_DISABLE_PIDFD_INFO: '1' }
-const SKIP_CONNECTOR =
-  'SKIPPED: the proc connector cannot be opened here (run as root, or with CAP_NET_ADMIN, in the initial network and PID namespaces)'
+if (!connector) {
+  console.log(
+    'SKIPPED (proc connector tests): it cannot be opened here; run in the initial network, PID and time namespaces (as root or with CAP_NET_ADMIN before Linux 6.6)',
+  )
+}
 
 /** Runs a fixture of __test__/fixtures/sources with extra environment; parses its JSON line. */
 async function sourcesFixture(name: string, env: NodeJS.ProcessEnv, args: string[] = []): Promise<any> {
@@ -37,7 +40,6 @@ describe('the proc connector', () => {
   })
 
   it.skipIf(!connector)('gives the exact status of a process that is not ours after its owner reaped it, when PIDFD_INFO_EXIT is missing', async () => {
-    if (!connector) console.log(SKIP_CONNECTOR)
     const out = await sourcesFixture('reaped-foreign.mjs', noPidfdInfo)
     expect(out.capabilities).toMatchObject({ pidfdInfoExit: false, procConnector: true })
     expect(out.results).toHaveLength(4)
@@ -109,8 +111,7 @@ describe('usage per exit', () => {
     expectBurnUsage(out.zombie, 'absent')
   })
 
-  it('is null where the source keeps none (the proc connector)', async () => {
-    if (!connector) return console.log(SKIP_CONNECTOR)
+  it.skipIf(!connector)('is null where the source keeps none (the proc connector)', async () => {
     const out = await sourcesFixture('reaped-foreign.mjs', noPidfdInfo)
     for (const { exit } of out.results as ForeignResult[]) expect(exit.usage).toBeNull()
   })

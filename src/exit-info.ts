@@ -11,7 +11,7 @@ export type ExitStatusKind = 'exited' | 'killed' | 'dumped' | 'unknown'
  * - `pidfd-info`: `PIDFD_INFO_EXIT` after another owner reaped it (Linux 6.15+);
  * - `proc-stat`: `/proc/<pid>/stat` of the unreaped zombie, pinned by the pidfd;
  * - `proc-connector`: the kernel's process-events connector (netlink), for processes not ours
- *   after their owner reaped them where `PIDFD_INFO_EXIT` is missing (root only);
+ *   after their owner reaped them where `PIDFD_INFO_EXIT` is missing (see `capabilities().procConnector`);
  * - `none`: no source had it, `status` is `'unknown'` (never guessed).
  */
 export type StatusSource = 'waitid' | 'waitid-nowait' | 'pidfd-info' | 'proc-stat' | 'proc-connector' | 'none'

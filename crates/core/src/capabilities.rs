@@ -24,9 +24,10 @@ pub struct Capabilities {
     pub pidfs_identity: bool,
     /// signalfd, used by Rust hosts that own SIGCHLD.
     pub signalfd: bool,
-    /// The kernel's process-events connector can be listened to (root or `CAP_NET_ADMIN`, in
-    /// the initial network and PID namespaces): exact statuses of processes that are not ours
-    /// after their owner reaped them, where `PIDFD_INFO_EXIT` is missing.
+    /// The kernel's process-events connector can be listened to (in the initial network, PID
+    /// and time namespaces; root or `CAP_NET_ADMIN` before Linux 6.6): exact statuses of
+    /// processes that are not ours after their owner reaped them, where `PIDFD_INFO_EXIT` is
+    /// missing.
     pub proc_connector: bool,
 }
 

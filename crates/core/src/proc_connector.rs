@@ -1,9 +1,9 @@
 //! The kernel's process-events connector (netlink `NETLINK_CONNECTOR`, group `CN_IDX_PROC`) as
 //! a status source for processes exitwatch does not reap. Its `PROC_EVENT_EXIT` carries the
 //! wait status of every exiting task of the system, even after the owner reaped the process —
-//! what `PIDFD_INFO_EXIT` gives on Linux 6.15+, for older kernels. Usable as root (or with
-//! `CAP_NET_ADMIN`) in the initial network, PID and time namespaces (its pids and timestamps
-//! are the initial namespaces').
+//! what `PIDFD_INFO_EXIT` gives on Linux 6.15+, for older kernels. Usable in the initial
+//! network, PID and time namespaces (its pids and timestamps are the initial namespaces'), as
+//! root or with `CAP_NET_ADMIN` before Linux 6.6, by any user since.
 //!
 //! One socket, on the monitor's epoll, open only while some registered process is tracked.
 //! Only the events of tracked pids are kept. The pidfd proves that until its process is

@@ -23,8 +23,8 @@ fn foreign_exits_after_their_owner_reaped_them_are_exact() {
     if !caps.proc_connector {
         eprintln!(
             "SKIPPED foreign_exits_after_their_owner_reaped_them_are_exact: the proc connector \
-             cannot be opened here (needs root or CAP_NET_ADMIN in the initial network and PID \
-             namespaces)"
+             cannot be opened here (needs the initial network, PID and time namespaces, and root \
+             or CAP_NET_ADMIN before Linux 6.6)"
         );
         return;
     }
