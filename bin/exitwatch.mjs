@@ -17,7 +17,8 @@ Waits until every PID has exited, printing each exit as it happens, with its sta
 kernel still has it (like "tail --pid", but exact). Exits 0 once all are gone, 1 if a PID
 does not exist.
 
-  --json   one JSON object per exit on stdout`,
+  --json   one JSON object per exit on stdout, with "usage" (userCpuUs, systemCpuUs, maxRssKiB)
+           where the kernel kept it, else null`,
   run: `Usage: exitwatch run [--subreaper] [--json] [--kill-after MS] -- CMD [ARGS...]
 
 Runs CMD under exitwatch-init, the native init (this process becomes it), and reports on

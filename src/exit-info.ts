@@ -12,9 +12,26 @@ export type ExitStatusKind = 'exited' | 'killed' | 'dumped' | 'unknown'
  * - `proc-stat`: `/proc/<pid>/stat` of the unreaped zombie, pinned by the pidfd;
  * - `child-process`: libuv's status, reported by the `ChildProcess` that reaped it, when no
  *   kernel source kept it (libuv reaped first, before Linux 6.15);
+ * - `proc-connector`: the kernel's process-events connector (netlink), for processes not ours
+ *   after their owner reaped them where `PIDFD_INFO_EXIT` is missing (see `capabilities().procConnector`);
  * - `none`: no source had it, `status` is `'unknown'` (never guessed).
  */
-export type StatusSource = 'waitid' | 'waitid-nowait' | 'pidfd-info' | 'proc-stat' | 'child-process' | 'none'
+export type StatusSource =
+  | 'waitid'
+  | 'waitid-nowait'
+  | 'pidfd-info'
+  | 'proc-stat'
+  | 'proc-connector'
+  | 'child-process'
+  | 'none'
+
+/** What the process cost, counting the children it reaped itself (as `wait4` reports it). */
+export interface Usage {
+  userCpuUs: number
+  systemCpuUs: number
+  /** Peak resident set size in KiB; null from a zombie's `/proc/<pid>/stat`, which has none. */
+  maxRssKiB: number | null
+}
 
 export interface ExitInfo {
   pid: number
@@ -34,6 +51,11 @@ export interface ExitInfo {
   reaped: boolean
   /** An orphan (zombie child nobody claimed) reaped in PID-1 / subreaper mode. */
   orphan: boolean
+  /**
+   * Resource usage where the source keeps it: `waitid` / `waitid-nowait` (all fields) and
+   * `proc-stat` (CPU times); null from `pidfd-info`, `proc-connector`, `child-process` and `none`.
+   */
+  usage: Usage | null
   /** The JSON form (what `JSON.stringify(exit)` gives): `monotonicNs` as a decimal string. */
   toJSON(): ExitInfoJSON
 }
@@ -60,5 +82,6 @@ export function toExitInfo(exit: NativeExit): ExitInfo {
     source: exit.source as StatusSource,
     reaped: exit.reaped,
     orphan: exit.orphan,
+    usage: exit.usage ? { userCpuUs: exit.usage.userCpuUs, systemCpuUs: exit.usage.systemCpuUs, maxRssKiB: exit.usage.maxRssKiB ?? null } : null,
   })
 }

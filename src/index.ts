@@ -3,7 +3,7 @@ export { ExitStream } from './exit-stream.js'
 export { Subscription } from './subscription.js'
 export { ProcessHandle } from './handle.js'
 export { ExitwatchError, type ExitwatchErrorCode } from './errors.js'
-export type { ExitInfo, ExitStatusKind, StatusSource } from './exit-info.js'
+export type { ExitInfo, ExitInfoJSON, ExitStatusKind, StatusSource, Usage } from './exit-info.js'
 export type { Init, InitOptions } from './init.js'
 export type { TreeMember, KillTreeOptions } from './tree.js'
 export {

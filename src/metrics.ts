@@ -47,6 +47,10 @@ export function collectMetrics(register?: Registry, monitor: ExitMonitor = ExitM
   counter('exitwatch_listener_errors_total', 'Exit listeners that threw (this thread).', (s) => s.listenerErrors)
   counter('exitwatch_poison_recoveries_total', 'Poisoned locks recovered.', (s) => s.poisonRecoveries)
   counter('exitwatch_fallback_exits_total', 'Exits observed by the poll engine (no pidfds).', (s) => s.fallbackExits)
+  gauge('exitwatch_proc_connector_listening', 'Whether the proc connector socket is open (1) or not (0).', (s) => (s.procConnectorListening ? 1 : 0))
+  counter('exitwatch_proc_connector_events_total', 'Process events read from the proc connector.', (s) => s.procConnectorEvents)
+  counter('exitwatch_proc_connector_overruns_total', 'Proc connector socket overflows (events lost; other sources used).', (s) => s.procConnectorOverruns)
+  counter('exitwatch_proc_connector_failures_total', 'Times the proc connector could not be opened or read.', (s) => s.procConnectorFailures)
   new Counter({
     name: 'exitwatch_exits_total',
     help: 'Exits observed, by the kernel interface that gave the status.',

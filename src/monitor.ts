@@ -65,6 +65,14 @@ export interface Stats {
   fallbackExits: number
   /** Listener calls in this environment that threw. */
   listenerErrors: number
+  /** The proc connector's socket is open (a process exitwatch does not reap is watched). */
+  procConnectorListening: boolean
+  /** Process events read from the connector. */
+  procConnectorEvents: number
+  /** Times events were lost (socket overflow); the processes then watched use the other sources. */
+  procConnectorOverruns: number
+  /** Times the connector could not be opened or read. */
+  procConnectorFailures: number
 }
 
 let shared: ExitMonitor | undefined
@@ -195,6 +203,10 @@ export class ExitMonitor {
       poisonRecoveries: s.poisonRecoveries,
       fallbackExits: s.fallbackExits,
       listenerErrors: this.#channel.listenerErrors,
+      procConnectorListening: s.procConnectorListening,
+      procConnectorEvents: s.procConnectorEvents,
+      procConnectorOverruns: s.procConnectorOverruns,
+      procConnectorFailures: s.procConnectorFailures,
     }
   }
 }

@@ -4,6 +4,7 @@ use std::os::fd::AsFd;
 use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
+use crate::proc_connector;
 use crate::sys;
 
 /// The environment variable that chooses the engine: `poll` forces the fallback engine
@@ -60,7 +61,16 @@ pub struct Capabilities {
     pub signalfd: bool,
     /// The engine in use: `Pidfd` where `pidfd_open` works, unless `EXITWATCH_ENGINE=poll`.
     pub engine: Engine,
+    /// The kernel's process-events connector can be listened to (in the initial network, PID
+    /// and time namespaces; root or `CAP_NET_ADMIN` before Linux 6.6): exact statuses of
+    /// processes that are not ours after their owner reaped them, where `PIDFD_INFO_EXIT` is
+    /// missing.
+    pub proc_connector: bool,
 }
+
+/// `EXITWATCH_DISABLE_PIDFD_INFO=1` makes exitwatch behave as on a kernel without
+/// `PIDFD_INFO_EXIT` (before 6.15), for tests and benchmarks of the other sources.
+const DISABLE_PIDFD_INFO: &str = "EXITWATCH_DISABLE_PIDFD_INFO";
 
 impl Capabilities {
     /// Probed on first use, then cached for the life of the process.
@@ -75,6 +85,7 @@ impl Capabilities {
             .unwrap_or_default();
         let signalfd = probe_signalfd();
         let forced = engine_from_env().ok().flatten();
+        let proc_connector = proc_connector::usable();
         let Ok(own) = sys::pidfd_open(sys::getpid()) else {
             return Capabilities {
                 kernel,
@@ -86,6 +97,7 @@ impl Capabilities {
                 signalfd,
                 // ENOSYS (Linux < 5.3, gVisor) or EPERM (a seccomp profile): no pidfds at all.
                 engine: Engine::Poll,
+                proc_connector,
             };
         };
         let fd = own.as_fd();
@@ -100,10 +112,12 @@ impl Capabilities {
                 Err(e) if e.raw_os_error() == Some(libc::ECHILD)
             ),
             // PIDFD_GET_INFO came with PIDFD_INFO_EXIT in the same release (6.15).
-            pidfd_info_exit: sys::pidfd_get_info_supported(fd),
+            pidfd_info_exit: sys::pidfd_get_info_supported(fd)
+                && std::env::var_os(DISABLE_PIDFD_INFO).is_none_or(|v| v != "1"),
             pidfs_identity: sys::pidfd_identity(fd).is_some(),
             signalfd,
             engine: forced.unwrap_or(Engine::Pidfd),
+            proc_connector,
         }
     }
 }

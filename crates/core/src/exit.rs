@@ -2,6 +2,8 @@
 
 use std::time::SystemTime;
 
+use crate::usage::Usage;
+
 /// How a process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
@@ -56,17 +58,21 @@ pub enum StatusSource {
     /// Reported by the child's owner in this process after it reaped it (Node's
     /// `ChildProcess` 'exit'), when no kernel source kept the status.
     ChildProcess,
+    /// `PROC_EVENT_EXIT` of the kernel's process-events connector (netlink), received while
+    /// the pidfd pinned the process (so never a recycled pid's).
+    ProcConnector,
     /// No source had it: the status is `Unknown`.
     None,
 }
 
 impl StatusSource {
-    pub const ALL: [StatusSource; 6] = [
+    pub const ALL: [StatusSource; 7] = [
         StatusSource::Waitid,
         StatusSource::WaitidNoWait,
         StatusSource::PidfdInfo,
         StatusSource::ProcStat,
         StatusSource::ChildProcess,
+        StatusSource::ProcConnector,
         StatusSource::None,
     ];
 
@@ -77,6 +83,7 @@ impl StatusSource {
             StatusSource::PidfdInfo => "pidfd-info",
             StatusSource::ProcStat => "proc-stat",
             StatusSource::ChildProcess => "child-process",
+            StatusSource::ProcConnector => "proc-connector",
             StatusSource::None => "none",
         }
     }
@@ -102,6 +109,10 @@ pub struct ExitInfo {
     pub reaped: bool,
     /// An orphan (a zombie child nobody claimed) reaped by exitwatch as PID 1 / subreaper.
     pub orphan: bool,
+    /// What it cost, where the source keeps it: `waitid` (our children) and the zombie's
+    /// `/proc/<pid>/stat` (CPU times only). `None` from `PIDFD_INFO_EXIT` and the proc
+    /// connector, which carry no usage.
+    pub usage: Option<Usage>,
 }
 
 impl ExitInfo {
@@ -121,6 +132,7 @@ impl ExitInfo {
             monotonic_ns: crate::sys::monotonic_ns(),
             reaped: false,
             orphan: false,
+            usage: None,
         }
     }
 }

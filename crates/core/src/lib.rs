@@ -23,6 +23,7 @@ mod inbox;
 mod monitor;
 mod orphans;
 mod poll_engine;
+mod proc_connector;
 /// Process listings from /proc (descendants of a process), shared with exitwatch-init.
 pub mod procfs;
 mod provenance;
@@ -35,6 +36,7 @@ mod sync;
 pub mod sys;
 mod terminal;
 mod tree;
+mod usage;
 mod watch;
 mod worker;
 
@@ -47,4 +49,5 @@ pub use stats::Stats;
 pub use subscription::{Claim, Subscription};
 pub use terminal::terminal_signals_reach;
 pub use tree::{PinnedMember, TreeMember};
+pub use usage::Usage;
 pub use watch::Watch;

@@ -13,6 +13,7 @@ use crate::exit::{ExitStatus, StatusSource};
 use crate::inbox::{Inbox, Target, Waker};
 use crate::orphans::OrphanPolicy;
 use crate::poll_engine;
+use crate::proc_connector::ProcConnector;
 use crate::provenance;
 use crate::registry::{push, Pin, Process, Registry, Subscriber, Watcher};
 use crate::stats::{Counters, Stats};
@@ -60,6 +61,10 @@ pub(crate) struct Shared {
     pub rescan_requested: AtomicBool,
     pub orphans: OrphanPolicy,
     pub signalfd: OnceLock<OwnedFd>,
+    /// Orphaned descendants can become our children (subreaper, or PID 1): `waitid` may then
+    /// answer for a process that was not our child when registered.
+    pub adopts_orphans: AtomicBool,
+    pub connector: ProcConnector,
     #[cfg(feature = "fault-injection")]
     pub faults: crate::fault::Faults,
 }
@@ -68,6 +73,16 @@ pub(crate) struct Shared {
 pub(crate) const WAKE_KEY: u64 = u64::MAX;
 /// The epoll key of the SIGCHLD signalfd (Rust hosts that own SIGCHLD).
 pub(crate) const SIGNAL_KEY: u64 = u64::MAX - 1;
+/// The epoll key of the proc connector's socket.
+pub(crate) const CONNECTOR_KEY: u64 = u64::MAX - 2;
+/// Set in the key of a process that was our child when registered: only for those can
+/// `waitid` answer (process keys are counters far below this bit and the keys above).
+const CHILD_KEY_BIT: u64 = 1 << 62;
+
+/// True when the process of `key` was our child when it was registered.
+pub(crate) fn registered_as_child(key: u64) -> bool {
+    key & CHILD_KEY_BIT != 0
+}
 
 impl Shared {
     pub fn next_id(&self) -> u64 {
@@ -136,6 +151,8 @@ impl Monitor {
             rescan_requested: AtomicBool::new(false),
             orphans: OrphanPolicy::default(),
             signalfd: OnceLock::new(),
+            adopts_orphans: AtomicBool::new(sys::getpid() == 1),
+            connector: ProcConnector::new(caps),
             #[cfg(feature = "fault-injection")]
             faults: Default::default(),
         });
@@ -211,16 +228,45 @@ impl Monitor {
         claimed: bool,
         to_wake: &mut Vec<Arc<Inbox>>,
     ) -> Result<u64> {
-        let (pin, id) = match self.shared.caps.engine {
+        let connector = &self.shared.connector;
+        let (pin, id, child, opened_at) = match self.shared.caps.engine {
             Engine::Pidfd => {
-                let pidfd = sys::pidfd_open(pid).map_err(|e| Error::from_io(&e, pid, "watch"))?;
-                if options.reap {
-                    ensure_child(&pidfd, pid)?;
-                }
+                // The proc connector listens before the pidfd is opened; the clock read around
+                // the opening tells which of its events can be this process's (see
+                // proc_connector.rs).
+                let tracked = !options.reap
+                    && connector.enabled()
+                    && connector.listen(
+                        self.shared.epoll.as_fd(),
+                        CONNECTOR_KEY,
+                        &self.shared.counters,
+                    );
+                let opened_from_ns = if tracked { sys::monotonic_ns() } else { 0 };
+                let opened = sys::pidfd_open(pid)
+                    .map_err(|e| Error::from_io(&e, pid, "watch"))
+                    .and_then(|pidfd| {
+                        let child = is_child(&pidfd, self.shared.caps);
+                        if options.reap && !child {
+                            return Err(not_a_child(pid));
+                        }
+                        Ok((pidfd, child))
+                    });
+                let opened_to_ns = if tracked { sys::monotonic_ns() } else { 0 };
+                let (pidfd, child) = match opened {
+                    Ok(opened) => opened,
+                    Err(e) => {
+                        connector.note_failed_registration();
+                        return Err(e);
+                    }
+                };
                 let id = sys::pidfd_identity(pidfd.as_fd());
-                (Pin::Pidfd(Arc::new(pidfd)), id)
+                let opened_at = tracked.then_some((opened_from_ns, opened_to_ns));
+                (Pin::Pidfd(Arc::new(pidfd)), id, child, opened_at)
             }
-            Engine::Poll => (Pin::StartTime(poll_engine::pin(pid, options.reap)?), None),
+            Engine::Poll => {
+                let start_time = poll_engine::pin(pid, options.reap)?;
+                (Pin::StartTime(start_time), None, false, None)
+            }
         };
         let token = self.shared.next_id();
         if !options.reap {
@@ -252,7 +298,10 @@ impl Monitor {
                 key
             }
             None => {
-                let key = self.shared.next_id();
+                let key = self.shared.next_id() | if child { CHILD_KEY_BIT } else { 0 };
+                if let Some((from_ns, to_ns)) = opened_at {
+                    connector.track(pid, key, from_ns, to_ns);
+                }
                 match &pin {
                     // Registered before it is armed, so the monitor thread always finds it.
                     Pin::Pidfd(pidfd) => sys::epoll_add(
@@ -289,7 +338,18 @@ impl Monitor {
     /// Removes a watch; nothing is delivered for it after this returns. A process exitwatch
     /// owns is still reaped. Returns false when the token is unknown (already exited).
     pub fn unregister(&self, token: u64) -> bool {
-        lock(&self.shared.registry).unwatch(token)
+        let mut registry = lock(&self.shared.registry);
+        let watched = registry
+            .watches
+            .get(&token)
+            .and_then(|key| Some((*key, registry.processes.get(key)?.pid)));
+        let removed = registry.unwatch(token);
+        if let Some((key, pid)) = watched {
+            if !registry.processes.contains_key(&key) {
+                self.shared.connector.forget(pid, key);
+            }
+        }
+        removed
     }
 
     /// Appends every exit observed from now on to `inbox` as `Target::Subscription(id)`.
@@ -350,7 +410,12 @@ impl Monitor {
     /// The consumer of `inbox` is gone: removes its watches and subscriptions (owned
     /// processes are still reaped) and drops what was queued for it.
     pub fn close_inbox(&self, inbox: &Arc<Inbox>) {
-        lock(&self.shared.registry).remove_inbox(inbox);
+        let mut registry = lock(&self.shared.registry);
+        registry.remove_inbox(inbox);
+        self.shared
+            .connector
+            .retain(|key| registry.processes.contains_key(&key));
+        drop(registry);
         inbox.clear();
     }
 
@@ -434,7 +499,9 @@ impl Monitor {
         if sys::getpid() == 1 {
             return Ok(());
         }
-        sys::set_child_subreaper().map_err(|e| Error::from_io(&e, 0, "PR_SET_CHILD_SUBREAPER"))
+        sys::set_child_subreaper().map_err(|e| Error::from_io(&e, 0, "PR_SET_CHILD_SUBREAPER"))?;
+        self.shared.adopts_orphans.store(true, Ordering::Release);
+        Ok(())
     }
 
     pub fn orphan_reaping_enabled(&self) -> bool {
@@ -536,6 +603,7 @@ impl Monitor {
             pending,
             subscriptions,
             sys::open_descriptor_count(),
+            self.shared.connector.is_open(),
         )
     }
 }
@@ -572,13 +640,20 @@ fn validate_pid(pid: i32) -> Result<()> {
     Ok(())
 }
 
+/// Whether the process is our child now (`waitid` answers ECHILD for anything else). Asked
+/// once at registration, so that the monitor never asks `waitid` where it can only fail.
+fn is_child(pidfd: &OwnedFd, caps: &Capabilities) -> bool {
+    caps.waitid_pidfd
+        && !matches!(
+            sys::waitid_pidfd(pidfd.as_fd(), false),
+            Err(e) if e.raw_os_error() == Some(libc::ECHILD)
+        )
+}
+
 /// `reap: true` is only for children: anything else has another owner whose status we
 /// would steal (and the kernel would refuse anyway).
-fn ensure_child(pidfd: &OwnedFd, pid: i32) -> Result<()> {
-    match sys::waitid_pidfd(pidfd.as_fd(), false) {
-        Err(e) if e.raw_os_error() == Some(libc::ECHILD) => Err(Error::invalid(format!(
-            "reap: true needs a child of this process, and {pid} is not one (or was already reaped)"
-        ))),
-        _ => Ok(()),
-    }
+fn not_a_child(pid: i32) -> Error {
+    Error::invalid(format!(
+        "reap: true needs a child of this process, and {pid} is not one (or was already reaped)"
+    ))
 }

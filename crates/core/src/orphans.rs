@@ -181,6 +181,7 @@ fn reap(shared: &Shared, pid: i32, candidate: &Candidate, to_wake: &mut Vec<Arc<
         monotonic_ns: sys::monotonic_ns(),
         reaped: true,
         orphan: true,
+        usage: Some(w.usage),
     };
     shared.counters.exit_observed(&exit);
     registry.broadcast(exit, to_wake);

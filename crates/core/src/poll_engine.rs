@@ -29,6 +29,7 @@ use crate::procfs;
 use crate::registry::{Pin, Registry};
 use crate::sync::lock;
 use crate::sys;
+use crate::usage::Usage;
 
 /// Delay before the next round after something changed; it doubles up to the maximum while
 /// nothing does.
@@ -99,11 +100,14 @@ pub(crate) fn check(pid: i32, start_time: u64, reap: bool) -> Collected {
     // 0 otherwise, which would be a guess. Such a zombie is checked again until it is gone.
     let euid = sys::euid();
     match stat.exit_code {
-        Some(wait_status) if euid == 0 || stat.uid == Some(euid) => Collected::Exit {
-            status: ExitStatus::from_wait_status(wait_status),
-            source: StatusSource::ProcStat,
-            reaped: false,
-        },
+        Some(wait_status) if euid == 0 || sys::proc_owner(dir.as_fd()).ok() == Some(euid) => {
+            Collected::Exit {
+                status: ExitStatus::from_wait_status(wait_status),
+                source: StatusSource::ProcStat,
+                reaped: false,
+                usage: Some(Usage::from_clock_ticks(stat.user_ticks, stat.system_ticks)),
+            }
+        }
         _ => Collected::NotYet,
     }
 }
@@ -126,6 +130,7 @@ fn child_status(dir: BorrowedFd<'_>, pid: i32, reap: bool) -> Collected {
                     StatusSource::WaitidNoWait
                 },
                 reaped: reap,
+                usage: Some(w.usage),
             }
         }
         // A ptrace tracer holds the status: check again next round.
@@ -140,6 +145,7 @@ fn vanished() -> Collected {
         status: ExitStatus::Unknown,
         source: StatusSource::None,
         reaped: false,
+        usage: None,
     }
 }
 
@@ -232,6 +238,7 @@ fn deliver(
         status,
         source,
         reaped,
+        usage,
     } = collected
     else {
         return false;
@@ -257,6 +264,7 @@ fn deliver(
         monotonic_ns: sys::monotonic_ns(),
         reaped,
         orphan: false,
+        usage,
     };
     shared.counters.exit_observed(&exit);
     shared
@@ -292,12 +300,21 @@ mod tests {
         let pid = child.id() as i32;
         let start = pin(pid, false).unwrap();
         wait_for_zombie(pid);
-        let exit = Collected::Exit {
-            status: ExitStatus::Exited { code: 42 },
-            source: StatusSource::WaitidNoWait,
-            reaped: false,
+        let Collected::Exit {
+            status,
+            source,
+            reaped,
+            usage,
+        } = check(pid, start, false)
+        else {
+            panic!("no exit")
         };
-        assert_eq!(check(pid, start, false), exit);
+        assert_eq!(status, ExitStatus::Exited { code: 42 });
+        assert_eq!((source, reaped), (StatusSource::WaitidNoWait, false));
+        assert!(
+            usage.is_some_and(|u| u.max_rss_kib.is_some()),
+            "waitid's rusage"
+        );
         assert_eq!(child.wait().unwrap().code(), Some(42), "never stolen");
     }
 

@@ -21,6 +21,9 @@ pub(crate) struct Counters {
     pub last_wakeup_ms: AtomicU64,
     pub status_retries: AtomicU64,
     pub fallback_exits: AtomicU64,
+    pub proc_connector_events: AtomicU64,
+    pub proc_connector_overruns: AtomicU64,
+    pub proc_connector_failures: AtomicU64,
 }
 
 impl Counters {
@@ -88,6 +91,16 @@ pub struct Stats {
     pub poison_recoveries: u64,
     /// Exits observed by the poll engine (no pidfds on this system).
     pub fallback_exits: u64,
+    /// The proc connector's socket is open (some process not reaped by exitwatch is watched
+    /// and the connector is in use).
+    pub proc_connector_listening: bool,
+    /// Process events read from the connector (each one a wake-up's worth of work).
+    pub proc_connector_events: u64,
+    /// Times its socket overflowed and events were lost: the processes watched then fall
+    /// back to the other sources.
+    pub proc_connector_overruns: u64,
+    /// Times it could not be opened or read.
+    pub proc_connector_failures: u64,
 }
 
 impl Counters {
@@ -97,6 +110,7 @@ impl Counters {
         pending_statuses: usize,
         subscriptions: usize,
         descriptors_in_use: usize,
+        proc_connector_listening: bool,
     ) -> Stats {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let last = load(&self.last_wakeup_ms);
@@ -122,6 +136,10 @@ impl Counters {
             descriptors_in_use,
             poison_recoveries: crate::sync::POISON_RECOVERIES.load(Ordering::Relaxed),
             fallback_exits: load(&self.fallback_exits),
+            proc_connector_listening,
+            proc_connector_events: load(&self.proc_connector_events),
+            proc_connector_overruns: load(&self.proc_connector_overruns),
+            proc_connector_failures: load(&self.proc_connector_failures),
         }
     }
 }

@@ -6,6 +6,8 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
+use crate::usage::Usage;
+
 fn check(ret: libc::c_long) -> io::Result<libc::c_long> {
     if ret < 0 {
         Err(io::Error::last_os_error())
@@ -43,10 +45,13 @@ pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> io::Result<()> {
 pub struct WaitidExit {
     pub code: i32,
     pub status: i32,
+    /// The child's resource usage (with its reaped children), filled in even with `WNOWAIT`.
+    pub usage: Usage,
 }
 
-/// `waitid(P_PIDFD, fd, WEXITED | WNOHANG [| WNOWAIT])`. `Ok(None)` means the child has not
-/// exited yet (or its status is held back, e.g. by a ptrace tracer).
+/// `waitid(P_PIDFD, fd, WEXITED | WNOHANG [| WNOWAIT], &rusage)`. `Ok(None)` means the child
+/// has not exited yet (or its status is held back, e.g. by a ptrace tracer). The raw system
+/// call, because only it takes the `rusage` out-pointer (glibc's wrapper has four arguments).
 pub fn waitid_pidfd(pidfd: BorrowedFd<'_>, reap: bool) -> io::Result<Option<WaitidExit>> {
     waitid(libc::P_PIDFD, pidfd.as_raw_fd() as libc::id_t, reap)
 }
@@ -63,13 +68,20 @@ fn waitid(idtype: libc::idtype_t, id: libc::id_t, reap: bool) -> io::Result<Opti
         flags |= libc::WNOWAIT;
     }
     let mut info = MaybeUninit::<libc::siginfo_t>::zeroed();
-    // SAFETY: `info` is a valid, zeroed siginfo_t buffer the kernel fills in.
-    let ret = unsafe { libc::waitid(idtype, id, info.as_mut_ptr(), flags) };
-    if ret < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let mut rusage = MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `info` and `rusage` are valid, zeroed buffers the kernel fills in.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_waitid,
+            idtype,
+            id,
+            info.as_mut_ptr(),
+            flags,
+            rusage.as_mut_ptr(),
+        )
+    })?;
     // SAFETY: zero-initialised and possibly filled in by the kernel.
-    let info = unsafe { info.assume_init() };
+    let (info, rusage) = unsafe { (info.assume_init(), rusage.assume_init()) };
     // SAFETY: for WEXITED results the kernel fills the SIGCHLD fields of the union.
     let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
     if pid == 0 {
@@ -78,6 +90,7 @@ fn waitid(idtype: libc::idtype_t, id: libc::id_t, reap: bool) -> io::Result<Opti
     Ok(Some(WaitidExit {
         code: info.si_code,
         status,
+        usage: Usage::from_rusage(&rusage),
     }))
 }
 
@@ -304,7 +317,9 @@ pub fn epoll_wait(
     Ok(n as usize)
 }
 
-/// The state, parent, start time, `exit_code` and owner of a process, from `/proc/<pid>`.
+/// The state, parent, start time, `exit_code` and CPU times of a process, from its
+/// `/proc/<pid>/stat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProcStat {
     pub state: u8,
     pub ppid: i32,
@@ -313,41 +328,16 @@ pub struct ProcStat {
     pub start_time: u64,
     /// The wait status of a zombie (field 52), shown only to callers allowed to ptrace-read it.
     pub exit_code: Option<i32>,
-    pub uid: Option<u32>,
+    /// utime + cutime and stime + cstime (fields 14–17): the process and the children it
+    /// reaped, in clock ticks, like `wait4`'s rusage.
+    pub user_ticks: u64,
+    pub system_ticks: u64,
 }
 
 /// Reads `/proc/<pid>/stat` through an already opened `/proc/<pid>` directory.
 pub fn proc_stat(dir: BorrowedFd<'_>) -> io::Result<ProcStat> {
-    let text = read_at(dir, c"stat")?;
-    // The command name (field 2) may contain spaces and parentheses: split after the last ')'.
-    let end = text
-        .rfind(')')
-        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))?;
-    let fields: Vec<&str> = text[end + 1..].split_whitespace().collect();
-    // fields[0] is field 3 (state); field N is fields[N - 3].
-    let state = fields
-        .first()
-        .and_then(|s| s.bytes().next())
-        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))?;
-    fn field<T: std::str::FromStr>(fields: &[&str], n: usize) -> Option<T> {
-        fields.get(n - 3)?.parse().ok()
-    }
-    let (Some(ppid), Some(start_time)) = (field(&fields, 4), field(&fields, 22)) else {
-        return Err(io::Error::from(io::ErrorKind::InvalidData));
-    };
-    let exit_code = field(&fields, 52);
-    let mut st = MaybeUninit::<libc::stat>::zeroed();
-    // SAFETY: valid out-pointer; `dir` is an open directory descriptor.
-    let uid = (unsafe { libc::fstat(dir.as_raw_fd(), st.as_mut_ptr()) } == 0)
-        // SAFETY: fstat succeeded.
-        .then(|| unsafe { st.assume_init() }.st_uid);
-    Ok(ProcStat {
-        state,
-        ppid,
-        start_time,
-        exit_code,
-        uid,
-    })
+    parse_proc_stat(&read_at(dir, c"stat")?)
+        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))
 }
 
 /// Opens `/proc/<pid>` as a directory descriptor.
@@ -364,6 +354,17 @@ pub fn open_proc_dir(pid: libc::pid_t) -> io::Result<OwnedFd> {
         }
         .into(),
     )?;
+    // SAFETY: fresh descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Opens `/proc/<pid>/stat`. The open file keeps naming the process it was opened for: once
+/// that process is reaped, reading it fails instead of showing a later holder of the pid.
+pub fn open_proc_stat(pid: libc::pid_t) -> io::Result<OwnedFd> {
+    let path = format!("/proc/{pid}/stat\0");
+    let path = CStr::from_bytes_with_nul(path.as_bytes()).expect("no interior NUL");
+    // SAFETY: valid NUL-terminated path.
+    let fd = check(unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) }.into())?;
     // SAFETY: fresh descriptor.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
@@ -386,6 +387,45 @@ pub fn read_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<String> {
     let mut text = String::new();
     file.read_to_string(&mut text)?;
     Ok(text)
+}
+
+/// Reads an opened `/proc/<pid>/stat` in one `read` (the kernel formats it whole; it is well
+/// under 2 KiB).
+pub fn read_proc_stat(file: BorrowedFd<'_>) -> io::Result<ProcStat> {
+    let mut buffer = [0u8; 2048];
+    // SAFETY: reads into a valid buffer of the given length.
+    let n = check(
+        unsafe { libc::read(file.as_raw_fd(), buffer.as_mut_ptr().cast(), buffer.len()) }
+            as libc::c_long,
+    )? as usize;
+    std::str::from_utf8(&buffer[..n])
+        .ok()
+        .and_then(parse_proc_stat)
+        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))
+}
+
+fn parse_proc_stat(text: &str) -> Option<ProcStat> {
+    // The command name (field 2) may contain spaces and parentheses: split after the last ')'.
+    let fields: Vec<&str> = text[text.rfind(')')? + 1..].split_whitespace().collect();
+    // fields[0] is field 3 (state); field N is fields[N - 3].
+    let field = |n: usize| fields.get(n - 3).and_then(|s| s.parse::<u64>().ok());
+    Some(ProcStat {
+        state: fields.first()?.bytes().next()?,
+        ppid: field(4)? as i32,
+        start_time: field(22)?,
+        exit_code: fields.get(52 - 3).and_then(|s| s.parse().ok()),
+        user_ticks: field(14)? + field(16)?,
+        system_ticks: field(15)? + field(17)?,
+    })
+}
+
+/// The owner (uid) of an open `/proc/<pid>` file: the process's effective uid.
+pub fn proc_owner(file: BorrowedFd<'_>) -> io::Result<u32> {
+    let mut st = MaybeUninit::<libc::stat>::zeroed();
+    // SAFETY: valid out-pointer; `file` is an open descriptor.
+    check(unsafe { libc::fstat(file.as_raw_fd(), st.as_mut_ptr()) }.into())?;
+    // SAFETY: fstat succeeded.
+    Ok(unsafe { st.assume_init() }.st_uid)
 }
 
 pub fn monotonic_ns() -> u64 {
@@ -546,52 +586,6 @@ pub fn waitid_any_exited() -> io::Result<Option<libc::pid_t>> {
     Ok((pid != 0).then_some(pid))
 }
 
-/// The resources a reaped process (and its reaped descendants) used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ResourceUsage {
-    pub user_us: u64,
-    pub system_us: u64,
-    pub max_rss_kib: u64,
-}
-
-/// Reaps the exited child `pid` with `waitid(P_PID, pid, WEXITED | WNOHANG)`, returning its
-/// status and resource usage (the raw system call's fifth argument, which libc hides).
-pub fn waitid_reap(pid: libc::pid_t) -> io::Result<Option<(WaitidExit, ResourceUsage)>> {
-    let mut info = MaybeUninit::<libc::siginfo_t>::zeroed();
-    let mut usage = MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: valid siginfo_t and rusage buffers the kernel fills in.
-    check(unsafe {
-        libc::syscall(
-            libc::SYS_waitid,
-            libc::P_PID,
-            pid,
-            info.as_mut_ptr(),
-            libc::WEXITED | libc::WNOHANG,
-            usage.as_mut_ptr(),
-        )
-    })?;
-    // SAFETY: both zero-initialised and possibly filled in by the kernel.
-    let (info, usage) = unsafe { (info.assume_init(), usage.assume_init()) };
-    // SAFETY: for WEXITED results the kernel fills the SIGCHLD fields of the union.
-    let (reaped, status) = unsafe { (info.si_pid(), info.si_status()) };
-    if reaped == 0 {
-        return Ok(None);
-    }
-    let micros = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
-    let exit = WaitidExit {
-        code: info.si_code,
-        status,
-    };
-    Ok(Some((
-        exit,
-        ResourceUsage {
-            user_us: micros(usage.ru_utime),
-            system_us: micros(usage.ru_stime),
-            max_rss_kib: usage.ru_maxrss as u64,
-        },
-    )))
-}
-
 /// `PR_SET_PDEATHSIG`: the kernel sends `signal` to this process when its parent dies.
 pub fn set_parent_death_signal(signal: i32) -> io::Result<()> {
     // SAFETY: plain prctl with integer arguments.
@@ -696,4 +690,57 @@ pub fn set_child_process_group(pid: libc::pid_t) -> io::Result<()> {
     // SAFETY: plain syscall with integer arguments.
     check(unsafe { libc::setpgid(pid, pid) }.into())?;
     Ok(())
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn parses_a_zombie_stat_line() {
+        // A command name with spaces and parentheses; utime 25, stime 5, cutime 3, cstime 2;
+        // exit_code 10752 (exit 42).
+        let line = "1234 (a (b) c) Z 1 1234 1234 0 -1 4228108 100 0 0 0 25 5 3 2 20 0 1 0 \
+                    500 0 0 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0 0 0 0 0 \
+                    0 0 0 10752\n";
+        let stat = parse_proc_stat(line).unwrap();
+        assert_eq!(
+            stat,
+            ProcStat {
+                state: b'Z',
+                ppid: 1,
+                start_time: 500,
+                exit_code: Some(10752),
+                user_ticks: 28,
+                system_ticks: 7
+            }
+        );
+    }
+
+    #[test]
+    fn waitid_fills_rusage_even_with_wnowait() {
+        // A child that burns CPU for a while, then exits; read without reaping.
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; exit 3")
+            .spawn()
+            .unwrap();
+        let pidfd = pidfd_open(child.id() as i32).unwrap();
+        let exit = loop {
+            if let Some(exit) = waitid_pidfd(pidfd.as_fd(), false).unwrap() {
+                break exit;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        };
+        assert_eq!((exit.code, exit.status), (libc::CLD_EXITED, 3));
+        assert!(
+            exit.usage.user_cpu_us + exit.usage.system_cpu_us >= 10_000,
+            "{exit:?}"
+        );
+        assert!(exit.usage.max_rss_kib.unwrap() > 0, "{exit:?}");
+        // Still a zombie for its owner: reaping it now reports the same usage.
+        let reaped = waitid_pidfd(pidfd.as_fd(), true).unwrap().unwrap();
+        assert_eq!(reaped.usage, exit.usage);
+        child.wait().unwrap_err(); // already reaped above
+    }
 }

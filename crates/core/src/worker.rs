@@ -10,10 +10,10 @@ use std::thread;
 use std::time::Instant;
 
 use crate::capabilities::Engine;
-use crate::collect::{collect_exit, Collected};
+use crate::collect::{collect_exit, Collected, Watched};
 use crate::exit::{ExitInfo, ExitStatus, StatusSource};
 use crate::inbox::Inbox;
-use crate::monitor::{Shared, SIGNAL_KEY, WAKE_KEY};
+use crate::monitor::{registered_as_child, Shared, CONNECTOR_KEY, SIGNAL_KEY, WAKE_KEY};
 use crate::orphans::OrphanReaper;
 use crate::poll_engine::Poller;
 use crate::procfs;
@@ -91,6 +91,7 @@ fn run(shared: Arc<Shared>, restart: bool) {
         // A SIGCHLD (forwarded, or from the signalfd) or a policy change: retry the pending
         // statuses and look for orphans.
         let mut rescan = false;
+        let mut connector_ready = false;
         for event in &events {
             match event.u64 {
                 WAKE_KEY => {
@@ -103,6 +104,7 @@ fn run(shared: Arc<Shared>, restart: bool) {
                     }
                     rescan = true;
                 }
+                CONNECTOR_KEY => connector_ready = true,
                 key => ready.push(key),
             }
         }
@@ -115,6 +117,11 @@ fn run(shared: Arc<Shared>, restart: bool) {
                 .status_retries
                 .fetch_add(1, Ordering::Relaxed);
             ready.extend(lock(&shared.registry).pending.drain());
+        }
+        // An exit's connector event is queued before its pidfd becomes readable: read them
+        // all before the statuses.
+        if shared.connector.is_open() && (connector_ready || !ready.is_empty()) {
+            shared.connector.drain(&shared.counters);
         }
         let mut new_pending = false;
         for &key in &ready {
@@ -175,14 +182,28 @@ fn handle_ready(shared: &Shared, key: u64, to_wake: &mut Vec<Arc<Inbox>>) -> boo
     else {
         return false; // unregistered meanwhile
     };
+    let connector_status = || {
+        let connector = &shared.connector;
+        connector
+            .is_open()
+            .then(|| connector.status(pid, key))
+            .flatten()
+    };
+    let watched = |connector_status| Watched {
+        pidfd: pidfd.as_fd(),
+        pid,
+        reap,
+        may_be_child: registered_as_child(key) || shared.adopts_orphans.load(Ordering::Acquire),
+        connector_status,
+    };
     let collected = if reap {
         // Reaping frees the pid: it happens under the lock so that `claim` never opens a
         // pidfd on a reused pid before this exit is in the inboxes. WNOHANG: it never waits.
-        collect_exit(pidfd.as_fd(), pid, reap, shared.caps)
+        collect_exit(&watched(None), shared.caps)
     } else {
         // Reading someone else's status touches /proc: done without the lock.
         drop(registry);
-        let collected = collect_exit(pidfd.as_fd(), pid, reap, shared.caps);
+        let collected = collect_exit(&watched(connector_status()), shared.caps);
         registry = lock(&shared.registry);
         collected
     };
@@ -207,14 +228,19 @@ fn handle_ready(shared: &Shared, key: u64, to_wake: &mut Vec<Arc<Inbox>>) -> boo
             status,
             source,
             reaped,
+            usage,
         } => {
             let mut exit = ExitInfo::observed_now(pid, id, status, source);
             exit.reaped = reaped;
+            exit.usage = usage;
             if source == StatusSource::WaitidNoWait && !claimed && shared.orphans.active() {
                 adopt_orphan(shared, &mut registry, pidfd.as_fd(), &mut exit);
             }
             shared.counters.exit_observed(&exit);
             registry.deliver_exit(key, exit, to_wake);
+            if shared.connector.is_open() {
+                shared.connector.forget(pid, key);
+            }
             false
         }
     }

@@ -7,8 +7,9 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use exitwatch_core::sys::{self, ResourceUsage};
+use exitwatch_core::sys;
 use exitwatch_core::ExitStatus;
+use exitwatch_core::Usage;
 
 use crate::cli::ExitsTarget;
 use crate::signals;
@@ -24,7 +25,7 @@ pub struct ExitRecord {
     /// The init's main child (otherwise a descendant reaped as an orphan).
     pub main: bool,
     /// From `waitid`: the process's own usage plus that of the children it reaped.
-    pub usage: ResourceUsage,
+    pub usage: Usage,
     pub time: SystemTime,
 }
 
@@ -49,9 +50,9 @@ impl ExitRecord {
             or_null(code.map(|c| c.to_string())),
             or_null(signal.map(|s| json_string(&signals::name(s)))),
             self.main,
-            self.usage.user_us,
-            self.usage.system_us,
-            self.usage.max_rss_kib,
+            self.usage.user_cpu_us,
+            self.usage.system_cpu_us,
+            or_null(self.usage.max_rss_kib.map(|kib| kib.to_string())),
             rfc3339_utc(self.time),
         );
         line
@@ -150,10 +151,10 @@ mod tests {
             comm: "we\"ird\\na\tme\u{1}".to_string(),
             status: ExitStatus::Exited { code: 3 },
             main: true,
-            usage: ResourceUsage {
-                user_us: 1500,
-                system_us: 250,
-                max_rss_kib: 2048,
+            usage: Usage {
+                user_cpu_us: 1500,
+                system_cpu_us: 250,
+                max_rss_kib: Some(2048),
             },
             time: UNIX_EPOCH + Duration::from_millis(1_764_098_040_123),
         };

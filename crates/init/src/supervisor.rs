@@ -274,7 +274,7 @@ impl Supervisor {
         } else {
             (None, String::new())
         };
-        let (exit, usage) = match sys::waitid_reap(pid) {
+        let exit = match sys::waitid_pid(pid, true) {
             Ok(Some(reaped)) => reaped,
             Ok(None) => return, // cannot happen: it was reported exited and only we reap
             Err(error) => {
@@ -309,7 +309,7 @@ impl Supervisor {
                 comm: comm.clone(),
                 status,
                 main,
-                usage,
+                usage: exit.usage,
                 time: SystemTime::now(),
             };
             if let Err(error) = log.write(&record) {

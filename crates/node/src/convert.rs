@@ -1,6 +1,6 @@
 //! Plain JavaScript shapes of the core's types, and argument validation.
 
-use exitwatch_core::{Capabilities, Error, Result, Stats, TreeMember};
+use exitwatch_core::{Capabilities, Error, Result, Stats, TreeMember, Usage};
 use napi_derive::napi;
 
 /// A JavaScript number that must be a pid: an integer in 1..=i32::MAX. The core checks the
@@ -34,6 +34,25 @@ pub struct NativeExit {
     pub monotonic_ns: napi::bindgen_prelude::BigInt,
     pub reaped: bool,
     pub orphan: bool,
+    pub usage: Option<NativeUsage>,
+}
+
+#[napi(object)]
+pub struct NativeUsage {
+    pub user_cpu_us: f64,
+    pub system_cpu_us: f64,
+    #[napi(js_name = "maxRssKiB")]
+    pub max_rss_kib: Option<f64>,
+}
+
+impl From<Usage> for NativeUsage {
+    fn from(u: Usage) -> Self {
+        NativeUsage {
+            user_cpu_us: u.user_cpu_us as f64,
+            system_cpu_us: u.system_cpu_us as f64,
+            max_rss_kib: u.max_rss_kib.map(|kib| kib as f64),
+        }
+    }
 }
 
 #[napi(object)]
@@ -75,6 +94,7 @@ pub struct NativeCapabilities {
     pub signalfd: bool,
     #[napi(ts_type = "'pidfd' | 'poll'")]
     pub engine: String,
+    pub proc_connector: bool,
 }
 
 impl From<&Capabilities> for NativeCapabilities {
@@ -88,6 +108,7 @@ impl From<&Capabilities> for NativeCapabilities {
             pidfs_identity: c.pidfs_identity,
             signalfd: c.signalfd,
             engine: c.engine.name().to_owned(),
+            proc_connector: c.proc_connector,
         }
     }
 }
@@ -118,6 +139,10 @@ pub struct NativeStats {
     pub descriptors_in_use: u32,
     pub poison_recoveries: f64,
     pub fallback_exits: f64,
+    pub proc_connector_listening: bool,
+    pub proc_connector_events: f64,
+    pub proc_connector_overruns: f64,
+    pub proc_connector_failures: f64,
 }
 
 impl From<Stats> for NativeStats {
@@ -152,6 +177,10 @@ impl From<Stats> for NativeStats {
             descriptors_in_use: s.descriptors_in_use as u32,
             poison_recoveries: s.poison_recoveries as f64,
             fallback_exits: s.fallback_exits as f64,
+            proc_connector_listening: s.proc_connector_listening,
+            proc_connector_events: s.proc_connector_events as f64,
+            proc_connector_overruns: s.proc_connector_overruns as f64,
+            proc_connector_failures: s.proc_connector_failures as f64,
         }
     }
 }

@@ -218,6 +218,7 @@ fn to_native(event: Event) -> NativeExit {
         monotonic_ns: BigInt::from(exit.monotonic_ns),
         reaped: exit.reaped,
         orphan: exit.orphan,
+        usage: exit.usage.map(Into::into),
     }
 }
 

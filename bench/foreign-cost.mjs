@@ -1,0 +1,60 @@
+// Monitor-thread CPU per exit of processes that are not ours: a helper shell starts N
+// `sleep`s (our grandchildren) and stays alive to reap them; we watch each, kill them all
+// through their handles and wait for every exit. CPU time comes from the monitor thread's
+// schedstat (nanoseconds), so it counts only that thread.
+//   node bench/foreign-cost.mjs [n=5000] [attach-ms] [owner=prompt|never]
+// owner=never: the shell never reaps them (they stay zombies: every status comes from the
+// zombie's /proc/<pid>/stat).
+// With attach-ms, prints the monitor thread's tid on stderr and waits that long before the
+// kills, time enough for `strace -c -p <tid>` to attach.
+// Prints one JSON line: exits, monitor CPU per exit (µs), statuses per source.
+import { spawn } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
+import { ExitMonitor, emit } from './lib.mjs'
+
+const count = Number(process.argv[2] ?? 5000)
+const attachMs = Number(process.argv[3] ?? 0)
+const ownerReaps = (process.argv[4] ?? 'prompt') === 'prompt'
+
+function monitorTid() {
+  const tid = readdirSync('/proc/self/task').find((t) => readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim() === 'exitwatch-monit')
+  if (!tid) throw new Error('no exitwatch monitor thread in this process')
+  return tid
+}
+
+/** Nanoseconds the monitor thread spent on a CPU (first field of its schedstat). */
+const monitorCpuNs = () => Number(readFileSync(`/proc/self/task/${monitorTid()}/schedstat`, 'utf8').split(' ')[0])
+
+const monitor = ExitMonitor.shared()
+// The shell reaps each sleep as it dies (`wait` in a loop), as a prompt owner would; or it
+// becomes a `sleep` that never reaps.
+const afterwards = ownerReaps ? 'while wait; do :; done; sleep 100000' : 'exec sleep 100000'
+const owner = spawn('sh', ['-c', `for i in $(seq ${count}); do sleep 100000 & echo $!; done; ${afterwards}`], {
+  stdio: ['ignore', 'pipe', 'ignore'],
+})
+const pids = []
+let rest = ''
+for await (const chunk of owner.stdout) {
+  const lines = (rest + chunk).split('\n')
+  rest = lines.pop()
+  pids.push(...lines.filter(Boolean).map(Number))
+  if (pids.length >= count) break
+}
+const handles = pids.map((pid) => monitor.watch(pid))
+if (attachMs > 0) {
+  process.stderr.write(`monitor tid ${monitorTid()}\n`)
+  await new Promise((resolve) => setTimeout(resolve, attachMs))
+}
+const before = monitorCpuNs()
+const sourcesBefore = monitor.stats().bySource
+for (const handle of handles) handle.kill('SIGKILL')
+await Promise.all(handles.map((h) => h.exited))
+const cpuNs = monitorCpuNs() - before
+const bySource = Object.fromEntries(
+  Object.entries(monitor.stats().bySource)
+    .map(([source, n]) => [source, n - (sourcesBefore[source] ?? 0)])
+    .filter(([, n]) => n > 0),
+)
+owner.kill('SIGKILL')
+emit({ exits: count, monitorCpuUsPerExit: cpuNs / 1000 / count, bySource })
+process.exit(0)

@@ -1,0 +1,88 @@
+//! The proc connector as a status source, on a kernel without `PIDFD_INFO_EXIT` (emulated
+//! with EXITWATCH_DISABLE_PIDFD_INFO=1 where the kernel has it). One test function: the
+//! environment must be set before the capabilities are probed, once per process.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use exitwatch_core::{ExitStatus, Monitor, StatusSource, WatchOptions};
+
+#[test]
+fn foreign_exits_after_their_owner_reaped_them_are_exact() {
+    // SAFETY: set before any other thread of this test binary reads the environment.
+    unsafe { std::env::set_var("EXITWATCH_DISABLE_PIDFD_INFO", "1") };
+    let monitor = Monitor::global().expect("monitor");
+    let caps = monitor.capabilities();
+    assert!(
+        !caps.pidfd_info_exit,
+        "the switch must hide PIDFD_INFO_EXIT"
+    );
+    if !caps.proc_connector {
+        eprintln!(
+            "SKIPPED foreign_exits_after_their_owner_reaped_them_are_exact: the proc connector \
+             cannot be opened here (needs the initial network, PID and time namespaces, and root \
+             or CAP_NET_ADMIN before Linux 6.6)"
+        );
+        return;
+    }
+    assert!(
+        !monitor.stats().proc_connector_listening,
+        "closed while nothing is watched"
+    );
+
+    // Grandchildren whose parent shell reaps them at once: without PIDFD_INFO_EXIT only the
+    // connector can still have their status once the shell has reaped them.
+    for code in [0, 7, 42] {
+        let mut parent = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "exec 3<&0; (read _ <&3; exit {code}) & exec 3<&-; echo $!; wait $!; sleep 0.2"
+            ))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = read_pid(&mut parent);
+        let watch = monitor.watch(pid, WatchOptions::default()).unwrap();
+        assert!(monitor.stats().proc_connector_listening);
+        // Its stdin is ours: closing it lets `read` return, so it exits now.
+        drop(parent.stdin.take());
+        let exit = watch.wait();
+        assert_eq!(exit.status, ExitStatus::Exited { code }, "{exit:?}");
+        assert_eq!(exit.source, StatusSource::ProcConnector, "{exit:?}");
+        assert_eq!(exit.usage, None, "the connector carries no usage");
+        parent.wait().unwrap();
+    }
+
+    // A signal is exact too.
+    let mut parent = sh("sleep 30 & echo $!; wait $!; sleep 0.2");
+    let pid = read_pid(&mut parent);
+    let watch = monitor.watch(pid, WatchOptions::default()).unwrap();
+    watch.kill(libc::SIGTERM).unwrap();
+    let exit = watch.wait();
+    assert_eq!(
+        exit.status,
+        ExitStatus::Killed {
+            signal: libc::SIGTERM
+        }
+    );
+    assert_eq!(exit.source, StatusSource::ProcConnector);
+    parent.wait().unwrap();
+
+    // Nothing watched any more: the socket closes on the first event a second later, and then
+    // no exit on the system wakes the monitor.
+    assert!(monitor.stats().proc_connector_listening, "lingers a while");
+    std::thread::sleep(Duration::from_millis(1100));
+    sh("true").wait().unwrap();
+    wait_until(|| !monitor.stats().proc_connector_listening);
+    let wakeups = monitor.stats().wakeups;
+    for _ in 0..8 {
+        sh("true").wait().unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(monitor.stats().wakeups, wakeups);
+    assert_eq!(monitor.stats().proc_connector_overruns, 0);
+}
