@@ -1,0 +1,29 @@
+// The declared targets (package.json's napi.targets, read by the built loader) and where the
+// build puts each one's binary, for the build, pack and check scripts.
+// As a command, prints one field of each target per line: `node scripts/targets.mjs triple`.
+import { createRequire } from 'node:module'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const root = fileURLToPath(new URL('..', import.meta.url))
+export const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
+export const binaryName = pkg.napi.binaryName
+
+const loader = join(root, 'dist/cjs/load-binding.cjs')
+let targets
+try {
+  targets = createRequire(import.meta.url)(loader).TARGETS
+} catch (error) {
+  throw new Error(`${loader} could not be loaded: run npm run build first (${error.message.split('\n')[0]})`)
+}
+/** @type {Array<{ triple: string, platform: string, cpu: string, libc: 'glibc' | 'musl' }>} */
+export const TARGETS = targets
+
+/** Where `npm run build:targets` puts a target's binary. */
+export const prebuilt = (target) => join(root, 'prebuilds', target.platform, `${binaryName}.${target.platform}.node`)
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const field = process.argv[2] ?? 'platform'
+  for (const target of TARGETS) console.log(target[field])
+}
