@@ -1,7 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { accessSync, constants, readdirSync, readFileSync } from 'node:fs'
 import { once } from 'node:events'
+import { delimiter, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import type { TestContext } from 'vitest'
 
 export const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url))
 
@@ -77,7 +79,65 @@ export const runFixture = (name: string, args: string[] = [], timeoutMs?: number
 export const runFixtureAsPid1 = (name: string, args: string[] = [], timeoutMs?: number): Promise<RunResult> =>
   run('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, fixture(name), ...args], timeoutMs)
 
-export const canUnshare = existsSync('/usr/bin/unshare') && process.getuid?.() === 0
+/**
+ * Something a test needs from the machine or the runtime: `missing` says what is absent and
+ * how to get it, or is undefined when it is there.
+ */
+export interface Requirement {
+  missing: string | undefined
+}
+
+declare module 'vitest' {
+  interface TaskMeta {
+    /** Why the test was skipped; scripts/summarize-tests.mjs prints it. */
+    skipReason?: string
+  }
+}
+
+/** Skips the running test (or, from beforeEach, each test of the block) unless every requirement is met. */
+export function requires(context: TestContext, ...requirements: Requirement[]): void {
+  const reasons = requirements.flatMap((r) => (r.missing ? [r.missing] : []))
+  if (reasons.length === 0) return
+  context.task.meta.skipReason = reasons.join('; ')
+  context.skip(context.task.meta.skipReason)
+}
+
+const onPath = (command: string): boolean =>
+  (process.env.PATH ?? '').split(delimiter).some((dir) => {
+    try {
+      accessSync(join(dir, command), constants.X_OK)
+      return true
+    } catch {
+      return false
+    }
+  })
+
+/** A command on PATH; `install` says how to get it. */
+export const tool = (command: string, install: string): Requirement => ({
+  missing: onPath(command) ? undefined : `${command} is not installed (${install})`,
+})
+
+export const TINI = tool('tini', 'apt-get install tini')
+export const STRACE = tool('strace', 'apt-get install strace')
+
+/** Real PID namespaces: unshare and root. */
+export const NAMESPACES: Requirement = {
+  missing: [tool('unshare', 'apt-get install util-linux').missing, process.getuid?.() === 0 ? undefined : 'PID namespaces need root']
+    .filter(Boolean)
+    .join('; ') || undefined,
+}
+export const canUnshare = NAMESPACES.missing === undefined
+
+/** A probe run once per test file: can this process become a child subreaper? */
+export const SUBREAPER: Requirement = {
+  get missing() {
+    subreaperProbe ??= spawnSync(process.execPath, [fixture('probe-subreaper.mjs')], { encoding: 'utf8' })
+    return subreaperProbe.status === 0
+      ? undefined
+      : `PR_SET_CHILD_SUBREAPER is unavailable here (${subreaperProbe.stdout.trim() || subreaperProbe.stderr.trim()}); qemu-user does not emulate it`
+  },
+}
+let subreaperProbe: ReturnType<typeof spawnSync<string>> | undefined
 
 /** The pids whose parent is `ppid` (scans /proc: the kernel may lack the children files). */
 export function childrenOf(ppid: number): number[] {

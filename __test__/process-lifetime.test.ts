@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { canUnshare, run, runFixture, runFixtureAsPid1, fixture } from './helpers.js'
+import { canUnshare, NAMESPACES, requires, run, runFixture, runFixtureAsPid1, fixture } from './helpers.js'
 
 describe('the addon never holds the event loop by itself', () => {
   it('a script that watches nothing ends on its own', async () => {
@@ -44,7 +44,8 @@ describe('pid reuse', () => {
     if (process.env.CI) expect(canUnshare).toBe(true)
   })
 
-  it.skipIf(!canUnshare)('kill() after the pid was recycled does not signal the new process [needs root + unshare]', async () => {
+  it('kill() after the pid was recycled does not signal the new process [needs root + unshare]', async (context) => {
+    requires(context, NAMESPACES)
     const r = await runFixtureAsPid1('pid-reuse.mjs')
     expect(r.stderr).toBe('')
     const result = JSON.parse(r.stdout)

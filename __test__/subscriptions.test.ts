@@ -3,7 +3,7 @@ import { once } from 'node:events'
 import { Worker } from 'node:worker_threads'
 import { describe, expect, it } from 'vitest'
 import { ExitMonitor } from '../dist/esm/index.js'
-import { fixture, runFixture, sh, waitFor } from './helpers.js'
+import { fixture, requires, runFixture, sh, SUBREAPER, waitFor } from './helpers.js'
 
 const monitor = ExitMonitor.shared()
 
@@ -52,7 +52,8 @@ describe('exits() iterator', () => {
 })
 
 describe('pre-start subscriptions', () => {
-  it('claim resolves a daemon that exited (and was reaped) before its pid was known [subreaper fixture]', async () => {
+  it('claim resolves a daemon that exited (and was reaped) before its pid was known [subreaper fixture]', async (context) => {
+    requires(context, SUBREAPER)
     const r = await runFixture('claim-late.mjs')
     expect(r.stderr).toBe('')
     const result = JSON.parse(r.stdout)
@@ -97,7 +98,8 @@ describe('pre-start subscriptions', () => {
 })
 
 describe('10,000 exits in bursts, three iterators, one slow', () => {
-  it('every exit reaches each iterator once, in one order, and the slow one delays nobody', async () => {
+  it('every exit reaches each iterator once, in one order, and the slow one delays nobody', async (context) => {
+    requires(context, SUBREAPER)
     const r = await runFixture('burst.mjs', ['10000'], 120_000)
     expect(r.stderr).toBe('')
     const result = JSON.parse(r.stdout)

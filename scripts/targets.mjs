@@ -1,6 +1,7 @@
 // The declared targets (package.json's napi.targets, read by the built loader) and where the
 // build puts each one's binary, for the build, pack and check scripts.
-// As a command, prints one field of each target per line: `node scripts/targets.mjs triple`.
+// As a command, prints fields of each target, one target per line:
+// `node scripts/targets.mjs platform prebuilt` (fields of a target, or `prebuilt`: its binary).
 import { createRequire } from 'node:module'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -24,6 +25,6 @@ export const TARGETS = targets
 export const prebuilt = (target) => join(root, 'prebuilds', target.platform, `${binaryName}.${target.platform}.node`)
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const field = process.argv[2] ?? 'platform'
-  for (const target of TARGETS) console.log(target[field])
+  const fields = process.argv.length > 2 ? process.argv.slice(2) : ['platform']
+  for (const target of TARGETS) console.log(fields.map((f) => (f === 'prebuilt' ? prebuilt(target) : target[f])).join(' '))
 }
