@@ -4,6 +4,7 @@ import { once } from 'node:events'
 import { delimiter, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { TestContext } from 'vitest'
+import { ExitMonitor } from '../dist/esm/index.js'
 
 export const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url))
 
@@ -138,6 +139,32 @@ export const SUBREAPER: Requirement = {
   },
 }
 let subreaperProbe: ReturnType<typeof spawnSync<string>> | undefined
+
+/**
+ * PIDFD_GET_INFO with PIDFD_INFO_EXIT (Linux 6.15): the status of a process its owner already
+ * reaped. Without it, a test racing another reaper (Node's libuv, a waiting shell) may rightly
+ * get status 'unknown'.
+ */
+export const PIDFD_INFO_EXIT: Requirement = {
+  get missing() {
+    return ExitMonitor.shared().capabilities().pidfdInfoExit
+      ? undefined
+      : 'no PIDFD_GET_INFO/PIDFD_INFO_EXIT here (Linux < 6.15, or qemu-user, which does not emulate the ioctl): an exit reaped by its owner first has no status source left'
+  },
+}
+
+/**
+ * The CPU is not emulated: under qemu-user everything is about 10x slower and qemu's own
+ * threads take pids, so timing bounds and predicted pids do not hold. (A host binary such as
+ * uname runs natively, so it names the real CPU.)
+ */
+export const NATIVE_CPU: Requirement = {
+  get missing() {
+    const machine = spawnSync('uname', ['-m'], { encoding: 'utf8' }).stdout.trim()
+    const real = ({ x86_64: 'x64', aarch64: 'arm64' } as Record<string, string>)[machine] ?? machine
+    return real === process.arch ? undefined : `the ${process.arch} CPU is emulated on ${machine} (qemu-user): about 10x slower, its threads take pids, signals are emulated`
+  },
+}
 
 /** The pids whose parent is `ppid` (scans /proc: the kernel may lack the children files). */
 export function childrenOf(ppid: number): number[] {

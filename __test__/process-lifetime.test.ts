@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest'
-import { canUnshare, NAMESPACES, requires, run, runFixture, runFixtureAsPid1, fixture } from './helpers.js'
+import { canUnshare, NAMESPACES, NATIVE_CPU, requires, run, runFixture, runFixtureAsPid1, fixture } from './helpers.js'
 
 describe('the addon never holds the event loop by itself', () => {
-  it('a script that watches nothing ends on its own', async () => {
+  it('a script that watches nothing ends on its own', async (context) => {
+    requires(context, NATIVE_CPU)
     const r = await runFixture('loop-ends.mjs', ['nothing'], 10_000)
     expect(r.stderr).toBe('')
     expect(r).toMatchObject({ code: 0, signal: null })
@@ -14,7 +15,8 @@ describe('the addon never holds the event loop by itself', () => {
     expect(r).toMatchObject({ code: 0, signal: null, stdout: '0,1,2\n' })
   })
 
-  it('an unref()ed handle does not hold the loop', async () => {
+  it('an unref()ed handle does not hold the loop', async (context) => {
+    requires(context, NATIVE_CPU)
     const r = await runFixture('loop-ends.mjs', ['unref'], 10_000)
     expect(r).toMatchObject({ code: 0, signal: null })
     expect(r.ms).toBeLessThan(5_000)
@@ -45,7 +47,7 @@ describe('pid reuse', () => {
   })
 
   it('kill() after the pid was recycled does not signal the new process [needs root + unshare]', async (context) => {
-    requires(context, NAMESPACES)
+    requires(context, NAMESPACES, NATIVE_CPU)
     const r = await runFixtureAsPid1('pid-reuse.mjs')
     expect(r.stderr).toBe('')
     const result = JSON.parse(r.stdout)

@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest'
-import { childrenOf, fixture, NAMESPACES, requires, run, runFixture, runFixtureAsPid1, SUBREAPER, TINI } from './helpers.js'
+import { childrenOf, fixture, NAMESPACES, NATIVE_CPU, requires, run, runFixture, runFixtureAsPid1, SUBREAPER, TINI } from './helpers.js'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 
@@ -49,7 +49,8 @@ describe('PID 1 in a real PID namespace [needs root + unshare]', () => {
     expect(underTini).toMatchObject({ pid: 2, orphanExits: 0, zombies: 0 })
   })
 
-  it('SIGTERM to a Node PID 1 with installInit() exits with the main child\'s code', async () => {
+  it('SIGTERM to a Node PID 1 with installInit() exits with the main child\'s code', async (context) => {
+    requires(context, NATIVE_CPU)
     expect(await sigtermPid1('child')).toBe(7)
   })
 

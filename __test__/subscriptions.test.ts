@@ -3,12 +3,13 @@ import { once } from 'node:events'
 import { Worker } from 'node:worker_threads'
 import { describe, expect, it } from 'vitest'
 import { ExitMonitor } from '../dist/esm/index.js'
-import { fixture, requires, runFixture, sh, SUBREAPER, waitFor } from './helpers.js'
+import { fixture, PIDFD_INFO_EXIT, requires, runFixture, sh, SUBREAPER, waitFor } from './helpers.js'
 
 const monitor = ExitMonitor.shared()
 
 describe('exits() iterator', () => {
-  it('yields every observed exit in order and stops delivering at break', async () => {
+  it('yields every observed exit in order and stops delivering at break', async (context) => {
+    requires(context, PIDFD_INFO_EXIT)
     const iterator = monitor.exits()
     const children = [sh('sleep 0.05; exit 1'), sh('sleep 0.15; exit 2'), sh('sleep 0.25; exit 3')]
     const pids = new Set(children.map((c) => c.pid))
@@ -62,7 +63,8 @@ describe('pre-start subscriptions', () => {
     expect(result.withoutSubscription).toBe('ESRCH') // what happens without one
   })
 
-  it('claim watches a process that is still running', async () => {
+  it('claim watches a process that is still running', async (context) => {
+    requires(context, PIDFD_INFO_EXIT)
     using subscription = monitor.subscribe()
     const child = spawn('sh', ['-c', 'sleep 0.2; exit 8'])
     const handle = subscription.claim(child.pid!)
@@ -112,7 +114,8 @@ describe('10,000 exits in bursts, three iterators, one slow', () => {
 })
 
 describe('worker_threads', () => {
-  it('delivers to the right environment; a terminated worker releases its subscriptions', async () => {
+  it('delivers to the right environment; a terminated worker releases its subscriptions', async (context) => {
+    requires(context, PIDFD_INFO_EXIT)
     const mainIterator = monitor.exits()
     const baseline = monitor.stats().subscriptions
     const worker = new Worker(fixture('worker.mjs'))

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { describe, expect, it } from 'vitest'
 import { ExitMonitor } from '../dist/esm/index.js'
-import { firstNumber, fixture, NAMESPACES, procState, requires, runFixtureAsPid1, SUBREAPER, waitFor } from './helpers.js'
+import { firstNumber, fixture, NAMESPACES, NATIVE_CPU, procState, requires, runFixtureAsPid1, SUBREAPER, waitFor } from './helpers.js'
 
 const monitor = ExitMonitor.shared()
 const treeScript = fixture('tree.sh')
@@ -52,7 +52,7 @@ describe('process trees', () => {
   })
 
   it('a member whose pid is recycled between the walk and the signal: the new process survives [needs root + unshare]', async (context) => {
-    requires(context, NAMESPACES)
+    requires(context, NAMESPACES, NATIVE_CPU)
     const r = await runFixtureAsPid1('tree-pid-reuse.mjs')
     expect(r.stderr).toBe('')
     const result = JSON.parse(r.stdout)
