@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { canUnshare, NAMESPACES, NATIVE_CPU, requires, run, runFixture, runFixtureAsPid1, fixture } from './helpers.js'
+import { canUnshare, NAMESPACES, NATIVE_CPU, PIDFD_INFO_EXIT, requires, run, runFixture, runFixtureAsPid1, fixture } from './helpers.js'
 
 describe('the addon never holds the event loop by itself', () => {
   it('a script that watches nothing ends on its own', async (context) => {
@@ -10,7 +10,8 @@ describe('the addon never holds the event loop by itself', () => {
     expect(r.ms).toBeLessThan(5_000)
   })
 
-  it('a script whose watched processes all exited ends on its own', async () => {
+  it('a script whose watched processes all exited ends on its own', async (context) => {
+    requires(context, NATIVE_CPU)
     const r = await runFixture('loop-ends.mjs', ['all-exited'], 10_000)
     expect(r).toMatchObject({ code: 0, signal: null, stdout: '0,1,2\n' })
   })
@@ -22,7 +23,8 @@ describe('the addon never holds the event loop by itself', () => {
     expect(r.ms).toBeLessThan(5_000)
   })
 
-  it('a pending exited promise does hold the loop until the exit', async () => {
+  it('a pending exited promise does hold the loop until the exit', async (context) => {
+    requires(context, PIDFD_INFO_EXIT)
     const r = await runFixture('loop-ends.mjs', ['pending'], 10_000)
     expect(r).toMatchObject({ code: 0, signal: null, stdout: 'exited 0\n' })
     expect(r.ms).toBeGreaterThanOrEqual(900)

@@ -72,7 +72,8 @@ describe('pre-start subscriptions', () => {
     expect((await handle.exited).code).toBe(8)
   })
 
-  it('claim answers from the buffer for an exit the subscription saw', async () => {
+  it('claim answers from the buffer for an exit the subscription saw', async (context) => {
+    requires(context, PIDFD_INFO_EXIT)
     using subscription = monitor.subscribe()
     const child = sh('exit 12')
     const reaped = once(child, 'exit')

@@ -22,7 +22,9 @@ host=$(node -p "require('./dist/cjs/load-binding.cjs').runningTarget().platform"
 rolldown=$(node -p "require('./node_modules/@rolldown/binding-$host/package.json').version")
 eval "$(scripts/runtime.sh --env)"
 status=0
-while read -r platform addon; do
+mapfile -t targets < <(node scripts/targets.mjs platform prebuilt)
+for line in "${targets[@]}"; do
+  read -r platform addon <<<"$line"
   [ "$platform" = "$host" ] && continue
   skip() { echo "vitest on $platform: $1" | tee -a "$results/runtimes.skipped"; }
   [ -f "$addon" ] || { skip "its addon is not built (npm run build:targets)"; continue; }
@@ -42,8 +44,8 @@ while read -r platform addon; do
   started=$SECONDS
   PATH="$(dirname "$node"):$PATH" NAPI_RS_NATIVE_LIBRARY_PATH=$(ls "$PWD/$binding"/*.node) \
     "$node" node_modules/vitest/vitest.mjs run --reporter=default --reporter=json \
-    --outputFile.json="$results/vitest-$platform.json" "${files[@]}" || status=1
+    --outputFile.json="$results/vitest-$platform.json" "${files[@]}" </dev/null || status=1
   echo "vitest on $platform: $((SECONDS - started)) s"
-done < <(node scripts/targets.mjs platform prebuilt)
+done
 rm -f "$results/runtime.err"
 exit $status
