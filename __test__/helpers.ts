@@ -119,7 +119,6 @@ export const tool = (command: string, install: string): Requirement => ({
 })
 
 export const TINI = tool('tini', 'apt-get install tini')
-export const STRACE = tool('strace', 'apt-get install strace')
 
 /** Real PID namespaces: unshare and root. */
 export const NAMESPACES: Requirement = {
@@ -129,13 +128,13 @@ export const NAMESPACES: Requirement = {
 }
 export const canUnshare = NAMESPACES.missing === undefined
 
-/** A probe run once per test file: can this process become a child subreaper? */
+/** Can a process become a child subreaper here? Probed once per test file, in a child. */
 export const SUBREAPER: Requirement = {
   get missing() {
     subreaperProbe ??= spawnSync(process.execPath, [fixture('probe-subreaper.mjs')], { encoding: 'utf8' })
     return subreaperProbe.status === 0
       ? undefined
-      : `PR_SET_CHILD_SUBREAPER is unavailable here (${subreaperProbe.stdout.trim() || subreaperProbe.stderr.trim()}); qemu-user does not emulate it`
+      : `PR_SET_CHILD_SUBREAPER is unavailable here, as under qemu-user (${subreaperProbe.stdout.trim() || subreaperProbe.stderr.trim()})`
   },
 }
 let subreaperProbe: ReturnType<typeof spawnSync<string>> | undefined

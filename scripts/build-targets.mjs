@@ -6,7 +6,7 @@
 // and cargo-zigbuild (PyPI, pinned). Then builds the init binary when scripts/build-init.mjs exists.
 // Run after `npm run build` (it reads the target list through the built loader).
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -48,7 +48,7 @@ for (const target of TARGETS) {
   ], { env })
   const file = `${binaryName}.${target.platform}.node`
   mkdirSync(join(root, 'prebuilds', target.platform), { recursive: true })
-  renameSync(join(out, file), prebuilt(target))
+  copyFileSync(join(out, file), prebuilt(target))
   rmSync(out, { recursive: true, force: true })
   console.log(`built ${target.platform} (${triple}) in ${Math.round((Date.now() - started) / 1000)} s`)
 }

@@ -8,10 +8,8 @@
 import { execFileSync } from 'node:child_process'
 import { copyFileSync, cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { binaryName, pkg, prebuilt, root, TARGETS } from './targets.mjs'
-import { createRequire } from 'node:module'
+import { binaryName, pkg, prebuilt, root, runningTarget, TARGETS } from './targets.mjs'
 
-const { runningTarget } = createRequire(import.meta.url)(join(root, 'dist/cjs/load-binding.cjs'))
 const out = join(root, 'pack')
 const stage = join(out, 'stage')
 rmSync(out, { recursive: true, force: true })

@@ -12,14 +12,16 @@ export const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
 export const binaryName = pkg.napi.binaryName
 
 const loader = join(root, 'dist/cjs/load-binding.cjs')
-let targets
+let built
 try {
-  targets = createRequire(import.meta.url)(loader).TARGETS
+  built = createRequire(import.meta.url)(loader)
 } catch (error) {
   throw new Error(`${loader} could not be loaded: run npm run build first (${error.message.split('\n')[0]})`)
 }
 /** @type {Array<{ triple: string, platform: string, cpu: string, libc: 'glibc' | 'musl' }>} */
-export const TARGETS = targets
+export const TARGETS = built.TARGETS
+/** The declared target of the Node running this script, or undefined. */
+export const runningTarget = built.runningTarget
 
 /** Where `npm run build:targets` puts a target's binary. */
 export const prebuilt = (target) => join(root, 'prebuilds', target.platform, `${binaryName}.${target.platform}.node`)
