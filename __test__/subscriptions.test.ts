@@ -36,7 +36,8 @@ describe('exits() iterator', () => {
     expect(await iterator.next()).toMatchObject({ done: true })
   })
 
-  it('a listener that throws is counted and disturbs no other consumer', async () => {
+  it('a listener that throws is counted and disturbs no other consumer', async (context) => {
+    requires(context, PIDFD_INFO_EXIT)
     const errorsBefore = monitor.stats().listenerErrors
     using _thrower = monitor.onExit(() => {
       throw new Error('consumer bug')

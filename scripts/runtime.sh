@@ -31,8 +31,8 @@ if [ "$arch" = arm64 ]; then
     || missing "binfmt_misc" "mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc, as root"
   [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] \
     || missing "qemu-aarch64 in binfmt_misc" "apt-get install qemu-user-static binfmt-support"
-  [ "$libc" = musl ] || [ -e $ARM64_GLIBC/lib/ld-linux-aarch64.so.1 ] \
-    || missing "the arm64 glibc in $ARM64_GLIBC" "apt-get install libc6-arm64-cross libstdc++6-arm64-cross"
+  [ "$libc" = musl ] || { [ -e $ARM64_GLIBC/lib/ld-linux-aarch64.so.1 ] && [ -e $ARM64_GLIBC/lib/libstdc++.so.6 ]; } \
+    || missing "the arm64 glibc and libstdc++ in $ARM64_GLIBC" "apt-get install libc6-arm64-cross libstdc++6-arm64-cross"
 fi
 
 node=$dir/bin/node
