@@ -1,7 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { accessSync, constants, readdirSync, readFileSync } from 'node:fs'
 import { once } from 'node:events'
+import { delimiter, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import type { TestContext } from 'vitest'
+import { ExitMonitor } from '../dist/esm/index.js'
 
 export const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url))
 
@@ -77,7 +80,90 @@ export const runFixture = (name: string, args: string[] = [], timeoutMs?: number
 export const runFixtureAsPid1 = (name: string, args: string[] = [], timeoutMs?: number): Promise<RunResult> =>
   run('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, fixture(name), ...args], timeoutMs)
 
-export const canUnshare = existsSync('/usr/bin/unshare') && process.getuid?.() === 0
+/**
+ * Something a test needs from the machine or the runtime: `missing` says what is absent and
+ * how to get it, or is undefined when it is there.
+ */
+export interface Requirement {
+  missing: string | undefined
+}
+
+declare module 'vitest' {
+  interface TaskMeta {
+    /** Why the test was skipped; scripts/summarize-tests.mjs prints it. */
+    skipReason?: string
+  }
+}
+
+/** Skips the running test (or, from beforeEach, each test of the block) unless every requirement is met. */
+export function requires(context: TestContext, ...requirements: Requirement[]): void {
+  const reasons = requirements.flatMap((r) => (r.missing ? [r.missing] : []))
+  if (reasons.length === 0) return
+  context.task.meta.skipReason = reasons.join('; ')
+  context.skip(context.task.meta.skipReason)
+}
+
+const onPath = (command: string): boolean =>
+  (process.env.PATH ?? '').split(delimiter).some((dir) => {
+    try {
+      accessSync(join(dir, command), constants.X_OK)
+      return true
+    } catch {
+      return false
+    }
+  })
+
+/** A command on PATH; `install` says how to get it. */
+export const tool = (command: string, install: string): Requirement => ({
+  missing: onPath(command) ? undefined : `${command} is not installed (${install})`,
+})
+
+export const TINI = tool('tini', 'apt-get install tini')
+
+/** Real PID namespaces: unshare and root. */
+export const NAMESPACES: Requirement = {
+  missing: [tool('unshare', 'apt-get install util-linux').missing, process.getuid?.() === 0 ? undefined : 'PID namespaces need root']
+    .filter(Boolean)
+    .join('; ') || undefined,
+}
+export const canUnshare = NAMESPACES.missing === undefined
+
+/** Can a process become a child subreaper here? Probed once per test file, in a child. */
+export const SUBREAPER: Requirement = {
+  get missing() {
+    subreaperProbe ??= spawnSync(process.execPath, [fixture('probe-subreaper.mjs')], { encoding: 'utf8' })
+    return subreaperProbe.status === 0
+      ? undefined
+      : `PR_SET_CHILD_SUBREAPER is unavailable here, as under qemu-user (${subreaperProbe.stdout.trim() || subreaperProbe.stderr.trim()})`
+  },
+}
+let subreaperProbe: ReturnType<typeof spawnSync<string>> | undefined
+
+/**
+ * PIDFD_GET_INFO with PIDFD_INFO_EXIT (Linux 6.15): the status of a process its owner already
+ * reaped. Without it, a test racing another reaper (Node's libuv, a waiting shell) may rightly
+ * get status 'unknown'.
+ */
+export const PIDFD_INFO_EXIT: Requirement = {
+  get missing() {
+    return ExitMonitor.shared().capabilities().pidfdInfoExit
+      ? undefined
+      : 'no PIDFD_GET_INFO/PIDFD_INFO_EXIT here (Linux < 6.15, or qemu-user, which does not emulate the ioctl): an exit reaped by its owner first has no status source left'
+  },
+}
+
+/**
+ * The CPU is not emulated: under qemu-user everything is about 10x slower and qemu's own
+ * threads take pids, so timing bounds and predicted pids do not hold. (A host binary such as
+ * uname runs natively, so it names the real CPU.)
+ */
+export const NATIVE_CPU: Requirement = {
+  get missing() {
+    const machine = spawnSync('uname', ['-m'], { encoding: 'utf8' }).stdout.trim()
+    const real = ({ x86_64: 'x64', aarch64: 'arm64' } as Record<string, string>)[machine] ?? machine
+    return real === process.arch ? undefined : `the ${process.arch} CPU is emulated on ${machine} (qemu-user): about 10x slower, its threads take pids, signals are emulated`
+  },
+}
 
 /** The pids whose parent is `ppid` (scans /proc: the kernel may lack the children files). */
 export function childrenOf(ppid: number): number[] {

@@ -1,26 +1,30 @@
 import { describe, expect, it } from 'vitest'
-import { canUnshare, run, runFixture, runFixtureAsPid1, fixture } from './helpers.js'
+import { canUnshare, NAMESPACES, NATIVE_CPU, PIDFD_INFO_EXIT, requires, run, runFixture, runFixtureAsPid1, fixture } from './helpers.js'
 
 describe('the addon never holds the event loop by itself', () => {
-  it('a script that watches nothing ends on its own', async () => {
+  it('a script that watches nothing ends on its own', async (context) => {
+    requires(context, NATIVE_CPU)
     const r = await runFixture('loop-ends.mjs', ['nothing'], 10_000)
     expect(r.stderr).toBe('')
     expect(r).toMatchObject({ code: 0, signal: null })
     expect(r.ms).toBeLessThan(5_000)
   })
 
-  it('a script whose watched processes all exited ends on its own', async () => {
+  it('a script whose watched processes all exited ends on its own', async (context) => {
+    requires(context, NATIVE_CPU)
     const r = await runFixture('loop-ends.mjs', ['all-exited'], 10_000)
     expect(r).toMatchObject({ code: 0, signal: null, stdout: '0,1,2\n' })
   })
 
-  it('an unref()ed handle does not hold the loop', async () => {
+  it('an unref()ed handle does not hold the loop', async (context) => {
+    requires(context, NATIVE_CPU)
     const r = await runFixture('loop-ends.mjs', ['unref'], 10_000)
     expect(r).toMatchObject({ code: 0, signal: null })
     expect(r.ms).toBeLessThan(5_000)
   })
 
-  it('a pending exited promise does hold the loop until the exit', async () => {
+  it('a pending exited promise does hold the loop until the exit', async (context) => {
+    requires(context, PIDFD_INFO_EXIT)
     const r = await runFixture('loop-ends.mjs', ['pending'], 10_000)
     expect(r).toMatchObject({ code: 0, signal: null, stdout: 'exited 0\n' })
     expect(r.ms).toBeGreaterThanOrEqual(900)
@@ -59,7 +63,8 @@ describe('pid reuse', () => {
     if (process.env.CI) expect(canUnshare).toBe(true)
   })
 
-  it.skipIf(!canUnshare)('kill() after the pid was recycled does not signal the new process [needs root + unshare]', async () => {
+  it('kill() after the pid was recycled does not signal the new process [needs root + unshare]', async (context) => {
+    requires(context, NAMESPACES, NATIVE_CPU)
     const r = await runFixtureAsPid1('pid-reuse.mjs')
     expect(r.stderr).toBe('')
     const result = JSON.parse(r.stdout)

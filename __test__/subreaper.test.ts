@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest'
-import { canUnshare, childrenOf, fixture, run, runFixture, runFixtureAsPid1 } from './helpers.js'
+import { beforeEach, describe, expect, it } from 'vitest'
+import { childrenOf, fixture, NAMESPACES, NATIVE_CPU, requires, run, runFixture, runFixtureAsPid1, SUBREAPER, TINI } from './helpers.js'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 
@@ -18,8 +18,11 @@ interface Scenario {
 
 const parse = (stdout: string): Scenario => JSON.parse(stdout) as Scenario
 
-describe.skipIf(!canUnshare)('PID 1 in a real PID namespace [needs root + unshare]', () => {
-  it('reaps 1,000 orphans and reports each once, stealing no one\'s exit; plain Node and tini shown side by side', async () => {
+describe('PID 1 in a real PID namespace [needs root + unshare]', () => {
+  beforeEach((context) => requires(context, NAMESPACES))
+
+  it('reaps 1,000 orphans and reports each once, stealing no one\'s exit; plain Node and tini shown side by side', async (context) => {
+    requires(context, TINI)
     const [withExitwatch, plainNode, underTini] = [
       parse((await runFixtureAsPid1('pid1-scenario.mjs', ['exitwatch'], 60_000)).stdout),
       parse((await runFixtureAsPid1('pid1-scenario.mjs', ['plain'], 60_000)).stdout),
@@ -46,7 +49,8 @@ describe.skipIf(!canUnshare)('PID 1 in a real PID namespace [needs root + unshar
     expect(underTini).toMatchObject({ pid: 2, orphanExits: 0, zombies: 0 })
   })
 
-  it('SIGTERM to a Node PID 1 with installInit() exits with the main child\'s code', async () => {
+  it('SIGTERM to a Node PID 1 with installInit() exits with the main child\'s code', async (context) => {
+    requires(context, NATIVE_CPU)
     expect(await sigtermPid1('child')).toBe(7)
   })
 
@@ -56,6 +60,8 @@ describe.skipIf(!canUnshare)('PID 1 in a real PID namespace [needs root + unshar
 })
 
 describe('subreaper (not PID 1)', () => {
+  beforeEach((context) => requires(context, SUBREAPER))
+
   it('with no grace period at all, child_process children and synchronous spawns keep their exits', async () => {
     const r = await runFixture('no-grace.mjs', [], 30_000)
     expect(r.stderr).toBe('')

@@ -3,12 +3,13 @@ import { once } from 'node:events'
 import { Worker } from 'node:worker_threads'
 import { describe, expect, it } from 'vitest'
 import { ExitMonitor } from '../dist/esm/index.js'
-import { fixture, runFixture, sh, waitFor } from './helpers.js'
+import { fixture, PIDFD_INFO_EXIT, requires, runFixture, sh, SUBREAPER, waitFor } from './helpers.js'
 
 const monitor = ExitMonitor.shared()
 
 describe('exits() iterator', () => {
-  it('yields every observed exit in order and stops delivering at break', async () => {
+  it('yields every observed exit in order and stops delivering at break', async (context) => {
+    requires(context, PIDFD_INFO_EXIT)
     const iterator = monitor.exits()
     const children = [sh('sleep 0.05; exit 1'), sh('sleep 0.15; exit 2'), sh('sleep 0.25; exit 3')]
     const pids = new Set(children.map((c) => c.pid))
@@ -35,7 +36,8 @@ describe('exits() iterator', () => {
     expect(await iterator.next()).toMatchObject({ done: true })
   })
 
-  it('a listener that throws is counted and disturbs no other consumer', async () => {
+  it('a listener that throws is counted and disturbs no other consumer', async (context) => {
+    requires(context, PIDFD_INFO_EXIT)
     const errorsBefore = monitor.stats().listenerErrors
     using _thrower = monitor.onExit(() => {
       throw new Error('consumer bug')
@@ -52,7 +54,8 @@ describe('exits() iterator', () => {
 })
 
 describe('pre-start subscriptions', () => {
-  it('claim resolves a daemon that exited (and was reaped) before its pid was known [subreaper fixture]', async () => {
+  it('claim resolves a daemon that exited (and was reaped) before its pid was known [subreaper fixture]', async (context) => {
+    requires(context, SUBREAPER)
     const r = await runFixture('claim-late.mjs')
     expect(r.stderr).toBe('')
     const result = JSON.parse(r.stdout)
@@ -61,7 +64,8 @@ describe('pre-start subscriptions', () => {
     expect(result.withoutSubscription).toBe('ESRCH') // what happens without one
   })
 
-  it('claim watches a process that is still running', async () => {
+  it('claim watches a process that is still running', async (context) => {
+    requires(context, PIDFD_INFO_EXIT)
     using subscription = monitor.subscribe()
     const child = spawn('sh', ['-c', 'sleep 0.2; exit 8'])
     const handle = subscription.claim(child.pid!)
@@ -69,7 +73,8 @@ describe('pre-start subscriptions', () => {
     expect((await handle.exited).code).toBe(8)
   })
 
-  it('claim answers from the buffer for an exit the subscription saw', async () => {
+  it('claim answers from the buffer for an exit the subscription saw', async (context) => {
+    requires(context, PIDFD_INFO_EXIT)
     using subscription = monitor.subscribe()
     const child = sh('exit 12')
     const reaped = once(child, 'exit')
@@ -97,7 +102,8 @@ describe('pre-start subscriptions', () => {
 })
 
 describe('10,000 exits in bursts, three iterators, one slow', () => {
-  it('every exit reaches each iterator once, in one order, and the slow one delays nobody', async () => {
+  it('every exit reaches each iterator once, in one order, and the slow one delays nobody', async (context) => {
+    requires(context, SUBREAPER)
     const r = await runFixture('burst.mjs', ['10000'], 120_000)
     expect(r.stderr).toBe('')
     const result = JSON.parse(r.stdout)
@@ -110,7 +116,8 @@ describe('10,000 exits in bursts, three iterators, one slow', () => {
 })
 
 describe('worker_threads', () => {
-  it('delivers to the right environment; a terminated worker releases its subscriptions', async () => {
+  it('delivers to the right environment; a terminated worker releases its subscriptions', async (context) => {
+    requires(context, PIDFD_INFO_EXIT)
     const mainIterator = monitor.exits()
     const baseline = monitor.stats().subscriptions
     const worker = new Worker(fixture('worker.mjs'))

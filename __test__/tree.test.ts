@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { describe, expect, it } from 'vitest'
 import { ExitMonitor } from '../dist/esm/index.js'
-import { canUnshare, firstNumber, fixture, procState, runFixtureAsPid1, waitFor } from './helpers.js'
+import { firstNumber, fixture, NAMESPACES, NATIVE_CPU, procState, requires, runFixtureAsPid1, SUBREAPER, waitFor } from './helpers.js'
 
 const monitor = ExitMonitor.shared()
 const treeScript = fixture('tree.sh')
@@ -39,7 +39,8 @@ describe('process trees', () => {
     expect(pids.filter(alive)).toEqual([])
   })
 
-  it('a daemon that double-forked away is still found and killed while this process is a subreaper', async () => {
+  it('a daemon that double-forked away is still found and killed while this process is a subreaper', async (context) => {
+    requires(context, SUBREAPER)
     monitor.enableSubreaper({ graceMs: 100 })
     const root = spawn('sh', ['-c', "(setsid sh -c 'echo $$; exec sleep 1000' &); exec sleep 1000"], { stdio: ['ignore', 'pipe', 'ignore'] })
     const daemon = await firstNumber(root)
@@ -50,7 +51,8 @@ describe('process trees', () => {
     expect(alive(daemon)).toBe(false)
   })
 
-  it.skipIf(!canUnshare)('a member whose pid is recycled between the walk and the signal: the new process survives [needs root + unshare]', async () => {
+  it('a member whose pid is recycled between the walk and the signal: the new process survives [needs root + unshare]', async (context) => {
+    requires(context, NAMESPACES, NATIVE_CPU)
     const r = await runFixtureAsPid1('tree-pid-reuse.mjs')
     expect(r.stderr).toBe('')
     const result = JSON.parse(r.stdout)

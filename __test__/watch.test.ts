@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { describe, expect, it } from 'vitest'
 import { ExitMonitor, ExitwatchError } from '../dist/esm/index.js'
-import { firstNumber, foreignZombie, procState, sh } from './helpers.js'
+import { firstNumber, foreignZombie, PIDFD_INFO_EXIT, procState, requires, sh } from './helpers.js'
 
 const monitor = ExitMonitor.shared()
 
@@ -24,7 +24,8 @@ describe('exit statuses of real processes', () => {
     expect((await nodeExit)[0]).toBe(0)
   })
 
-  it('reports SIGKILL sent through the handle', async () => {
+  it('reports SIGKILL sent through the handle', async (context) => {
+    requires(context, PIDFD_INFO_EXIT)
     const child = spawn('sleep', ['30'])
     const handle = monitor.watch(child)
     const nodeExit = once(child, 'exit')
@@ -57,7 +58,8 @@ describe('exit statuses of real processes', () => {
     else expect(exit.id).toBeNull()
   })
 
-  it('reports the exit of a grandchild (not our child) exactly', async () => {
+  it('reports the exit of a grandchild (not our child) exactly', async (context) => {
+    requires(context, PIDFD_INFO_EXIT)
     const parent = sh('(sleep 0.2; exit 9) & echo $!; wait')
     const pid = await firstNumber(parent)
     const exit = await monitor.watch(pid).exited
@@ -177,7 +179,8 @@ describe('dispose', () => {
     expect(handle.exit).toBeUndefined()
   })
 
-  it('two watches of one process both resolve', async () => {
+  it('two watches of one process both resolve', async (context) => {
+    requires(context, PIDFD_INFO_EXIT)
     const child = sh('sleep 0.1; exit 5')
     const [a, b] = [monitor.watch(child), monitor.watch(child.pid!)]
     const [ea, eb] = await Promise.all([a.exited, b.exited])

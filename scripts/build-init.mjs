@@ -5,14 +5,14 @@
 import { execFileSync } from 'node:child_process'
 import { copyFileSync, mkdirSync, openSync, readSync, closeSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { root, TARGETS } from './targets.mjs'
 
-const root = fileURLToPath(new URL('..', import.meta.url))
 const MAX_BYTES = 1024 * 1024
-const builds = [
-  { rust: 'x86_64-unknown-linux-musl', platforms: ['linux-x64-gnu', 'linux-x64-musl'] },
-  { rust: 'aarch64-unknown-linux-musl', platforms: ['linux-arm64-gnu', 'linux-arm64-musl'] },
-]
+/** One static musl build per architecture of the declared targets, for all its platforms. */
+const builds = [...new Set(TARGETS.map((t) => t.triple.split('-')[0]))].map((arch) => ({
+  rust: `${arch}-unknown-linux-musl`,
+  platforms: TARGETS.filter((t) => t.triple.startsWith(`${arch}-`)).map((t) => t.platform),
+}))
 
 /** True when the ELF file asks for a dynamic loader (has a PT_INTERP program header). */
 function isDynamic(path) {

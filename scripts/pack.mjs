@@ -1,33 +1,74 @@
-// Packs what would be published: the main package (JavaScript, declarations, CLI, loader; it
-// depends optionally on one package per target) and the host's prebuilt-binary package.
-// Prints the two tarball paths. Run after `npm run build`.
+// Packs what would be published into pack/: the main package (JavaScript, declarations, CLI,
+// loader; one optional dependency per declared target) and one package per declared target
+// whose binary is built (npm run build:targets puts them in prebuilds/; without it, the running
+// target's package comes from the local `npm run build`). Each target package is generated
+// here from package.json's napi.targets, with the static init binary of its architecture when
+// one was built (init-bin/<platform>/exitwatch-init, by scripts/build-init.mjs).
+// Prints the main tarball's path, then one line "<platform> <tarball path>" per target package.
 import { execFileSync } from 'node:child_process'
-import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { binaryName, pkg, prebuilt, root, runningTarget, TARGETS } from './targets.mjs'
 
-const root = fileURLToPath(new URL('..', import.meta.url))
 const out = join(root, 'pack')
 const stage = join(out, 'stage')
 rmSync(out, { recursive: true, force: true })
 mkdirSync(stage, { recursive: true })
-const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
-const pack = (dir) => execFileSync('npm', ['pack', '--silent', '--pack-destination', out], { cwd: dir, encoding: 'utf8' }).trim().split('\n').pop()
+const pack = (dir) => join(out, execFileSync('npm', ['pack', '--silent', '--pack-destination', out], { cwd: dir, encoding: 'utf8' }).trim().split('\n').pop())
 
-// The host's binary package (napi-rs layout: npm/<platform>/<binaryName>.<platform>.node).
-const host = 'linux-x64-gnu'
-const binary = `${pkg.napi.binaryName}.${host}.node`
-if (!existsSync(join(root, binary))) throw new Error(`${binary} is missing: run npm run build first`)
-copyFileSync(join(root, binary), join(root, 'npm', host, binary))
-const platformTarball = pack(join(root, 'npm', host))
+/** The binary to publish for a target, or undefined when it was not built. */
+function binaryOf(target) {
+  if (existsSync(prebuilt(target))) return prebuilt(target)
+  const local = join(root, `${binaryName}.${target.platform}.node`)
+  if (target.platform === runningTarget()?.platform && existsSync(local)) return local
+  return undefined
+}
+
+/** The init binary for a target (static musl: the one of its architecture serves glibc too). */
+function initOf(target) {
+  const file = join(root, 'init-bin', target.platform, 'exitwatch-init')
+  return existsSync(file) ? file : undefined
+}
+
+function packTarget(target, binary) {
+  const dir = join(stage, target.platform)
+  mkdirSync(dir)
+  const file = `${binaryName}.${target.platform}.node`
+  copyFileSync(binary, join(dir, file))
+  const files = [file]
+  const init = initOf(target)
+  if (init) {
+    copyFileSync(init, join(dir, 'exitwatch-init'))
+    files.push('exitwatch-init')
+  }
+  const manifest = {
+    name: `${pkg.name}-${target.platform}`,
+    version: pkg.version,
+    description: `The ${target.triple} binary of ${pkg.name}`,
+    license: pkg.license,
+    engines: pkg.engines,
+    os: ['linux'],
+    cpu: [target.cpu],
+    libc: [target.libc],
+    main: file,
+    files,
+  }
+  writeFileSync(join(dir, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`)
+  writeFileSync(join(dir, 'README.md'), `# \`${manifest.name}\`\n\n${manifest.description}; installed by \`${pkg.name}\` on ${target.platform}.\n`)
+  return pack(dir)
+}
+
+const built = TARGETS.flatMap((target) => {
+  const binary = binaryOf(target)
+  return binary ? [[target.platform, packTarget(target, binary)]] : []
+})
 
 // The main package, as published: no scripts or dev tooling, one optional dependency per target.
-for (const file of pkg.files) cpSync(join(root, file), join(stage, file), { recursive: true })
-const targets = ['linux-x64-gnu', 'linux-x64-musl', 'linux-arm64-gnu', 'linux-arm64-musl']
-const published = { ...pkg, optionalDependencies: Object.fromEntries(targets.map((t) => [`${pkg.name}-${t}`, pkg.version])) }
+const main = join(stage, 'main')
+for (const file of pkg.files) cpSync(join(root, file), join(main, file), { recursive: true })
+const published = { ...pkg, optionalDependencies: Object.fromEntries(TARGETS.map((t) => [`${pkg.name}-${t.platform}`, pkg.version])) }
 delete published.scripts
 delete published.devDependencies
-writeFileSync(join(stage, 'package.json'), `${JSON.stringify(published, null, 2)}\n`)
-const mainTarball = pack(stage)
-console.log(join(out, mainTarball))
-console.log(join(out, platformTarball))
+writeFileSync(join(main, 'package.json'), `${JSON.stringify(published, null, 2)}\n`)
+console.log(pack(main))
+for (const [platform, tarball] of built) console.log(`${platform} ${tarball}`)

@@ -6,7 +6,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 mapfile -t tarballs < <(node "$root/scripts/pack.mjs")
 main=${tarballs[0]}
-platform=${tarballs[1]}
+host=$(node -p "require('$root/dist/cjs/load-binding.cjs').runningTarget().platform")
+platform=$(printf '%s\n' "${tarballs[@]:1}" | awk -v host="$host" '$1 == host { print $2 }')
+[ -n "$platform" ] || { echo "no $host package was packed: run npm run build"; exit 1; }
 
 # Size check: the main package carries no binary, tests or Rust sources.
 listing=$(tar -tzf "$main")
@@ -15,7 +17,7 @@ if grep -Eq '\.node$|\.rs$|__test__|crates/|Cargo' <<<"$listing"; then
 fi
 main_kb=$(( $(stat -c %s "$main") / 1024 ))
 platform_kb=$(( $(stat -c %s "$platform") / 1024 ))
-echo "main package: ${main_kb} KiB, $(wc -l <<<"$listing") files; linux-x64-gnu package: ${platform_kb} KiB"
+echo "main package: ${main_kb} KiB, $(wc -l <<<"$listing") files; $host package: ${platform_kb} KiB"
 [ "$main_kb" -lt 200 ] || { echo "main package too large"; exit 1; }
 [ "$platform_kb" -lt 2048 ] || { echo "binary package too large"; exit 1; }
 

@@ -13,7 +13,7 @@ let loaded: typeof Binding | undefined
 
 export function binding(): typeof Binding {
   if (loaded) return loaded
-  if (process.platform !== 'linux' || !['x64', 'arm64'].includes(process.arch)) {
+  if (process.platform !== 'linux') {
     throw new ExitwatchError(
       'ENOSYS',
       `exitwatch runs on Linux only (it is built on pidfd, epoll and waitid); this is ${process.platform}-${process.arch}. Supported: ${SUPPORTED.join(', ')}.`,
@@ -24,7 +24,7 @@ export function binding(): typeof Binding {
   } catch (error) {
     throw new ExitwatchError(
       'ENOSYS',
-      `no exitwatch binary could be loaded for linux-${process.arch} (${(error as Error).message.split('\n')[0]}). Supported: ${SUPPORTED.join(', ')}; prebuilt and tested: linux-x64-gnu. Reinstall without --no-optional / --omit=optional.`,
+      `no exitwatch binary could be loaded for linux-${process.arch} (${(error as Error).message.split('\n')[0]}). Supported: ${SUPPORTED.join(', ')}. Reinstall without --no-optional / --omit=optional.`,
     )
   }
   return loaded
