@@ -2,6 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
+import { expect } from 'vitest'
+import type { Capabilities, ExitInfo, StatusSource } from '../dist/esm/index.js'
 
 export const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url))
 
@@ -92,4 +94,30 @@ export function childrenOf(ppid: number): number[] {
         return false
       }
     })
+}
+
+/**
+ * How many times slower than a native machine the tests run: scripts/test-kernels.sh sets
+ * EXITWATCH_TEST_TIME_SCALE under emulation. Waits and deadlines are multiplied by it, the sizes
+ * of load tests divided by it.
+ */
+export const timeScale = Math.max(1, Number(process.env.EXITWATCH_TEST_TIME_SCALE) || 1)
+export const scaled = (ms: number): number => ms * timeScale
+
+/** The status sources that can know the exit of a process reaped by another owner. */
+export const foreignSources = (caps: Capabilities): StatusSource[] =>
+  caps.pidfdInfoExit ? ['pidfd-info', 'proc-stat'] : ['proc-stat']
+
+/**
+ * The documented outcome for a process that is not ours and that its own parent reaps: exact
+ * with `PIDFD_INFO_EXIT`; without it exact only if the zombie's /proc/<pid>/stat was read before
+ * the reap, else `unknown` with source `none`. Never a wrong code.
+ */
+export function expectForeignExit(exit: Partial<ExitInfo>, expected: Partial<ExitInfo>, caps: Capabilities): void {
+  if (!caps.pidfdInfoExit && exit.status === 'unknown') {
+    expect(exit).toMatchObject({ pid: expected.pid, code: null, signal: null, source: 'none' })
+    return
+  }
+  expect(exit).toMatchObject(expected)
+  expect(foreignSources(caps)).toContain(exit.source)
 }
