@@ -72,17 +72,24 @@ files=$(grep -l '\[kernel\]' __test__/*.test.ts | tr '\n' ' ')
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 cat >"$out/run.sh" <<EOF
+date +%s >"$out/booted"
 cd "$repo"
 uname -r >"$out/kernel"
 EXITWATCH_TEST_TIME_SCALE=$time_scale tini -s -- "$(command -v node)" node_modules/vitest/vitest.mjs run $files \\
   -t '\\[kernel\\]' --testTimeout=$((60000 * time_scale)) --hookTimeout=$((60000 * time_scale)) \\
   --reporter=default --reporter=json --outputFile.json="$out/results/vitest.json" >"$out/log" 2>&1
 echo \$? >"$out/status"
+date +%s >"$out/tested"
 EOF
 mkdir "$out/results"
+vm_started=$(date +%s)
 timeout "$vm_timeout_s" vng --run "$root/boot/vmlinuz-$release" --user root --disable-kvm --memory 4G --cpus 2 \
   --rwdir "$out" --overlay-rwdir "$repo" --exec "sh $out/run.sh" >"$out/console" 2>&1 || true
 sed 's/\x1b\[[0-9;]*m//g' "$out/log" 2>/dev/null || { echo "the VM produced no test log; its console:"; cat "$out/console"; }
+if [ -f "$out/tested" ]; then
+  echo "boot $(($(cat "$out/booted") - vm_started)) s, tests $(($(cat "$out/tested") - $(cat "$out/booted"))) s," \
+    "power-off $(($(date +%s) - $(cat "$out/tested"))) s"
+fi
 stage "VM run on $(cat "$out/kernel" 2>/dev/null || echo '(did not boot)')"
 
 [ -f "$out/status" ] || { echo "the tests did not finish in the VM (limit ${vm_timeout_s} s)"; exit 1; }
