@@ -22,14 +22,14 @@ describe.skipIf(!canUnshare)('PID 1 in a real PID namespace [needs root + unshar
   it('reaps 1,000 orphans and reports each once, stealing no one\'s exit; plain Node and tini shown side by side [kernel]', async () => {
     const helpers = String(Math.ceil(10 / timeScale)) // 100 orphans each; fewer under emulation
     const orphans = 100 * Number(helpers)
-    // Three PID namespaces side by side.
-    const [withExitwatch, plainNode, underTini] = (
-      await Promise.all([
-        runFixtureAsPid1('pid1-scenario.mjs', ['exitwatch', helpers], scaled(60_000)),
-        runFixtureAsPid1('pid1-scenario.mjs', ['plain', helpers], scaled(60_000)),
-        run('unshare', ['--pid', '--fork', '--mount-proc', 'tini', '-s', '--', process.execPath, fixture('pid1-scenario.mjs'), 'plain', helpers], scaled(60_000)),
-      ])
-    ).map((r) => parse(r.stdout))
+    const [withExitwatch, plainNode, underTini] = [
+      parse((await runFixtureAsPid1('pid1-scenario.mjs', ['exitwatch', helpers], scaled(60_000))).stdout),
+      parse((await runFixtureAsPid1('pid1-scenario.mjs', ['plain', helpers], scaled(60_000))).stdout),
+      parse(
+        (await run('unshare', ['--pid', '--fork', '--mount-proc', 'tini', '-s', '--', process.execPath, fixture('pid1-scenario.mjs'), 'plain', helpers], scaled(60_000)))
+          .stdout,
+      ),
+    ]
     console.table([withExitwatch, plainNode, underTini].map(({ mode, pid, orphanExits, zombies, childCode, syncStatus, foreignCode, workerCode }) => ({
       setup: `${mode === 'exitwatch' ? 'Node + exitwatch' : 'plain Node'} as ${pid === 1 ? 'PID 1' : 'child of tini'}`,
       'orphan statuses known': orphanExits,

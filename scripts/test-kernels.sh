@@ -7,7 +7,7 @@
 # libuv reap race, which only PIDFD_INFO_EXIT hides.
 #
 # Needs root on Debian (apt-get, pip). Installs what is missing: qemu-system-x86, kmod, tini,
-# virtme-ng, and the newest linux-image-6.1.0-<n>-amd64-unsigned, unpacked into
+# busybox-static, virtme-ng, and the newest linux-image-6.1.0-<n>-amd64-unsigned, unpacked into
 # $EXITWATCH_KERNEL_CACHE (default /var/cache/exitwatch-kernels). The VM runs under TCG (no
 # nested KVM needed), several times slower than the host: the tests scale their waits by
 # EXITWATCH_TEST_TIME_SCALE and shrink their load tests by it.
@@ -18,7 +18,7 @@ repo=$PWD
 cache=${EXITWATCH_KERNEL_CACHE:-/var/cache/exitwatch-kernels}
 series=6.1.0
 time_scale=${EXITWATCH_TEST_TIME_SCALE:-10}
-vm_timeout_s=${EXITWATCH_VM_TIMEOUT:-900}
+vm_timeout_s=${EXITWATCH_VM_TIMEOUT:-1500}
 virtme_ng_version=1.42
 
 stage_started=$SECONDS
@@ -32,6 +32,7 @@ missing=()
 command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
 command -v modprobe >/dev/null || missing+=(kmod)
 command -v tini >/dev/null || missing+=(tini)
+command -v busybox >/dev/null || missing+=(busybox-static) # virtme-ng's initramfs
 newest_kernel() {
   apt-cache search --names-only "^linux-image-$series-[0-9]+-amd64-unsigned\$" | cut -d' ' -f1 | sort -V | tail -1
 }
@@ -92,7 +93,7 @@ if [ -f "$out/tested" ]; then
 fi
 stage "VM run on $(cat "$out/kernel" 2>/dev/null || echo '(did not boot)')"
 
-[ -f "$out/status" ] || { echo "the tests did not finish in the VM (limit ${vm_timeout_s} s)"; exit 1; }
+[ -f "$out/status" ] || { echo "the tests did not finish in the VM (limit ${vm_timeout_s} s); its console:"; tail -30 "$out/console"; exit 1; }
 # Counted over the tagged tests only (the others in the same files are filtered out, not skipped).
 node --input-type=module -e '
   import { readFileSync } from "node:fs"
