@@ -105,7 +105,7 @@ export const timeScale = Math.max(1, Number(process.env.EXITWATCH_TEST_TIME_SCAL
 export const scaled = (ms: number): number => ms * timeScale
 
 /** The status sources that can know the exit of a process reaped by another owner. */
-export const foreignSources = (caps: Capabilities): StatusSource[] =>
+const foreignSources = (caps: Capabilities): StatusSource[] =>
   caps.pidfdInfoExit ? ['pidfd-info', 'proc-stat'] : ['proc-stat']
 
 /**

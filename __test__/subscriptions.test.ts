@@ -117,6 +117,8 @@ describe('worker_threads', () => {
     const worker = new Worker(fixture('worker.mjs'))
     const messages: Array<{ kind: string; pid: number; code?: number }> = []
     worker.on('message', (m) => messages.push(m))
+    // The worker iterates from before it posts 'watching' (its start is slow under emulation).
+    await waitFor(() => messages.some((m) => m.kind === 'watching'), scaled(10_000))
     const mainChild = sh('sleep 0.15; exit 22')
     const mainHandle = monitor.watch(mainChild)
     await waitFor(() => messages.some((m) => m.kind === 'exit'), scaled(10_000))
