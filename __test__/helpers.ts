@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { expect } from 'vitest'
-import type { Capabilities, ExitInfo, StatusSource } from '../dist/esm/index.js'
+import type { Capabilities, ExitInfo } from '../dist/esm/index.js'
 
 export const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url))
 
@@ -104,17 +104,21 @@ export function childrenOf(ppid: number): number[] {
 export const timeScale = Math.max(1, Number(process.env.EXITWATCH_TEST_TIME_SCALE) || 1)
 export const scaled = (ms: number): number => ms * timeScale
 
+/** Capabilities, with the process-events connector where this version reports it. */
+type KernelCapabilities = Capabilities & { procConnector?: boolean }
+
 /** The status sources that can know the exit of a process reaped by another owner. */
-const foreignSources = (caps: Capabilities): StatusSource[] =>
-  caps.pidfdInfoExit ? ['pidfd-info', 'proc-stat'] : ['proc-stat']
+const foreignSources = (caps: KernelCapabilities): string[] =>
+  caps.pidfdInfoExit ? ['pidfd-info', 'proc-stat'] : caps.procConnector ? ['proc-connector', 'proc-stat'] : ['proc-stat']
 
 /**
  * The documented outcome for a process that is not ours and that its own parent reaps: exact
- * with `PIDFD_INFO_EXIT`; without it exact only if the zombie's /proc/<pid>/stat was read before
- * the reap, else `unknown` with source `none`. Never a wrong code.
+ * with `PIDFD_INFO_EXIT` or the process-events connector; without both exact only if the
+ * zombie's /proc/<pid>/stat was read before the reap, else `unknown` with source `none`. Never a
+ * wrong code.
  */
-export function expectForeignExit(exit: Partial<ExitInfo>, expected: Partial<ExitInfo>, caps: Capabilities): void {
-  if (!caps.pidfdInfoExit && exit.status === 'unknown') {
+export function expectForeignExit(exit: Partial<ExitInfo>, expected: Partial<ExitInfo>, caps: KernelCapabilities): void {
+  if (!caps.pidfdInfoExit && !caps.procConnector && exit.status === 'unknown') {
     expect(exit).toMatchObject({ pid: expected.pid, code: null, signal: null, source: 'none' })
     return
   }
