@@ -3,8 +3,8 @@ import { accessSync, constants, readdirSync, readFileSync } from 'node:fs'
 import { once } from 'node:events'
 import { delimiter, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { TestContext } from 'vitest'
-import { ExitMonitor } from '../dist/esm/index.js'
+import { expect, type TestContext } from 'vitest'
+import { ExitMonitor, type Capabilities, type ExitInfo } from '../dist/esm/index.js'
 
 export const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url))
 
@@ -178,4 +178,34 @@ export function childrenOf(ppid: number): number[] {
         return false
       }
     })
+}
+
+/**
+ * How many times slower than a native machine the tests run: scripts/test-kernels.sh sets
+ * EXITWATCH_TEST_TIME_SCALE under emulation. Waits and deadlines are multiplied by it, the sizes
+ * of load tests divided by it.
+ */
+export const timeScale = Math.max(1, Number(process.env.EXITWATCH_TEST_TIME_SCALE) || 1)
+export const scaled = (ms: number): number => ms * timeScale
+
+/** Capabilities, with the process-events connector where this version reports it. */
+type KernelCapabilities = Capabilities & { procConnector?: boolean }
+
+/** The status sources that can know the exit of a process reaped by another owner. */
+const foreignSources = (caps: KernelCapabilities): string[] =>
+  caps.pidfdInfoExit ? ['pidfd-info', 'proc-stat'] : caps.procConnector ? ['proc-connector', 'proc-stat'] : ['proc-stat']
+
+/**
+ * The documented outcome for a process that is not ours and that its own parent reaps: exact
+ * with `PIDFD_INFO_EXIT` or the process-events connector; without both exact only if the
+ * zombie's /proc/<pid>/stat was read before the reap, else `unknown` with source `none`. Never a
+ * wrong code.
+ */
+export function expectForeignExit(exit: Partial<ExitInfo>, expected: Partial<ExitInfo>, caps: KernelCapabilities): void {
+  if (!caps.pidfdInfoExit && !caps.procConnector && exit.status === 'unknown') {
+    expect(exit).toMatchObject({ pid: expected.pid, code: null, signal: null, source: 'none' })
+    return
+  }
+  expect(exit).toMatchObject(expected)
+  expect(foreignSources(caps)).toContain(exit.source)
 }

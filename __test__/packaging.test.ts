@@ -4,10 +4,10 @@ import { Registry } from 'prom-client'
 import { describe, expect, it } from 'vitest'
 import { collectMetrics } from '../dist/esm/metrics.js'
 import { ExitMonitor } from '../dist/esm/index.js'
-import { procState, requires, run, sh, SUBREAPER, waitFor } from './helpers.js'
+import { expectForeignExit, procState, requires, run, scaled, sh, SUBREAPER, timeScale, waitFor } from './helpers.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
-const cli = (...args: string[]) => run(process.execPath, [`${root}bin/exitwatch.mjs`, ...args])
+const cli = (...args: string[]) => run(process.execPath, [`${root}bin/exitwatch.mjs`, ...args], scaled(20_000))
 
 describe('packages', () => {
   it('install offline into a fresh project with no Rust toolchain; ESM, CommonJS, TypeScript and the CLI work', async () => {
@@ -30,16 +30,17 @@ describe('packages', () => {
 })
 
 describe('exitwatch CLI', () => {
-  it('wait prints each exit of arbitrary pids, with --json', async () => {
-    const a = sh('sleep 1; exit 3')
-    const b = sh('sleep 1.5; kill -KILL $$')
+  it('wait prints each exit of arbitrary pids, with --json [kernel]', async () => {
+    // Both must outlive the CLI's start; they are our children, so for the CLI not its own.
+    const a = sh(`sleep ${timeScale}; exit 3`)
+    const b = sh(`sleep ${1.5 * timeScale}; kill -KILL $$`)
     const r = await cli('wait', '--json', String(a.pid), String(b.pid))
     expect(r.code).toBe(0)
     const exits = r.stdout.trim().split('\n').map((l) => JSON.parse(l))
-    expect(exits).toMatchObject([
-      { pid: a.pid, code: 3, status: 'exited' },
-      { pid: b.pid, signal: 'SIGKILL', status: 'killed' },
-    ])
+    expect(exits.map((e) => e.pid)).toEqual([a.pid, b.pid])
+    const caps = ExitMonitor.shared().capabilities()
+    expectForeignExit(exits[0], { pid: a.pid, code: 3, status: 'exited' }, caps)
+    expectForeignExit(exits[1], { pid: b.pid, signal: 'SIGKILL', status: 'killed' }, caps)
   })
 
   it('wait fails with 1 for a pid that does not exist', async () => {

@@ -101,7 +101,7 @@ describe('supervise()', () => {
     expect(members.filter((pid) => ![null, 'Z'].includes(procState(pid)))).toEqual([])
   })
 
-  it('exit events carry exactly what the kernel reported, code and signal kept apart', async () => {
+  it('exit events carry exactly what the kernel reported, code and signal kept apart [kernel]', async () => {
     const children: ReturnType<typeof spawn>[] = []
     const scripts = ['exit 3', 'kill -SEGV $$', 'kill -TERM $$']
     const supervisor = supervise(() => {
