@@ -117,5 +117,10 @@ describe.each(TARGETS)('$platform', (target) => {
       addon: join(project, 'node_modules', `exitwatch-${target.platform}`, `${napi.binaryName}.${target.platform}.node`),
       arch: target.cpu,
     })
+    if (!existsSync(`${root}scripts/build-init.mjs`)) return
+    // What `npx exitwatch-init` runs: the launcher finds the target package's static init.
+    const launcher = join(project, 'node_modules', 'exitwatch', 'bin', 'exitwatch-init.mjs')
+    const init = await run(runtime(target).node!, [launcher, '--', 'sh', '-c', 'exit 5'], 60_000)
+    expect(init).toMatchObject({ code: 5, stderr: '' })
   })
 })
