@@ -3,7 +3,7 @@ import { once } from 'node:events'
 import { Worker } from 'node:worker_threads'
 import { describe, expect, it } from 'vitest'
 import { ExitMonitor } from '../dist/esm/index.js'
-import { fixture, requires, runFixture, scaled, sh, SUBREAPER, timeScale, waitFor } from './helpers.js'
+import { fixture, PIDFD_INFO_EXIT, requires, runFixture, scaled, sh, SUBREAPER, timeScale, waitFor } from './helpers.js'
 
 const monitor = ExitMonitor.shared()
 

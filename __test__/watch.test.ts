@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { describe, expect, it } from 'vitest'
 import { ExitMonitor, ExitwatchError } from '../dist/esm/index.js'
-import { expectForeignExit, firstNumber, foreignZombie, procState, sh } from './helpers.js'
+import { expectForeignExit, firstNumber, foreignZombie, PIDFD_INFO_EXIT, procState, requires, sh } from './helpers.js'
 
 const monitor = ExitMonitor.shared()
 
