@@ -36,7 +36,7 @@ describe('the addon never holds the event loop by itself', () => {
     async (mode) => {
       const r = await runFixture('loop-ends.mjs', [mode], 10_000)
       expect(r).toMatchObject({ code: 0, signal: null, stdout: '' })
-      expect(r.ms).toBeLessThan(2_500)
+      expect(r.ms).toBeLessThan(15_000) // far below the child's 30 s, even under emulation
     },
   )
 
