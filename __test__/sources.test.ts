@@ -50,6 +50,11 @@ describe('the proc connector', () => {
     expect(out.overruns).toBe(0)
   })
 
+  it.skipIf(!connector)('keeps listening for a process watched after an idle moment (each one outlives the linger)', async () => {
+    const out = await sourcesFixture('relisten.mjs', noPidfdInfo)
+    expect(out.exits).toEqual(Array.from({ length: 3 }, () => ({ code: 9, source: 'proc-connector' })))
+  })
+
   it('without it (or without root) such a status is unknown, never a wrong code', async () => {
     const out = await sourcesFixture('reaped-foreign.mjs', { ...noPidfdInfo, EXITWATCH_PROC_CONNECTOR: 'off' })
     for (const { expected, exit } of out.results as ForeignResult[]) {

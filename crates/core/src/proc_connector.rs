@@ -626,6 +626,7 @@ impl ProcConnector {
         let mut state = lock(&self.state);
         if state.socket.is_some() {
             state.tracking.track(pid, key, opened_from_ns, opened_to_ns);
+            state.idle_since = None; // tracking again: not idle any more
         }
     }
 
@@ -665,7 +666,7 @@ impl ProcConnector {
     /// Closes the socket once nothing was tracked for `LINGER`.
     pub fn drain(&self, counters: &Counters) {
         let mut state = lock(&self.state);
-        if state.idle_since.is_some_and(|t| t.elapsed() >= LINGER) {
+        if state.tracking.count == 0 && state.idle_since.is_some_and(|t| t.elapsed() >= LINGER) {
             self.close(&mut state);
             return;
         }
