@@ -1,4 +1,4 @@
-// exitwatch-init, the native container init: every behaviour the table lists, with
+// exitwatch-init, the native container init: every behaviour it promises next to tini and dumb-init, with
 // real processes, PID namespaces and a pseudo-terminal. Where tini is installed, the cases
 // tini also covers run against it too and must agree.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
