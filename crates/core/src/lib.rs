@@ -21,6 +21,7 @@ mod exit;
 mod fault;
 mod inbox;
 mod monitor;
+mod monitor_thread;
 mod orphans;
 mod poll_engine;
 mod proc_connector;
@@ -38,7 +39,6 @@ mod terminal;
 mod tree;
 mod usage;
 mod watch;
-mod worker;
 
 pub use capabilities::{Capabilities, Engine, ENGINE_ENV};
 pub use error::{Error, ErrorCode, Result};

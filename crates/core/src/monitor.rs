@@ -11,6 +11,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::exit::ExitInfo;
 use crate::exit::{ExitStatus, StatusSource};
 use crate::inbox::{Inbox, Target, Waker};
+use crate::monitor_thread;
 use crate::orphans::OrphanPolicy;
 use crate::poll_engine;
 use crate::proc_connector::ProcConnector;
@@ -19,7 +20,6 @@ use crate::registry::{push, Pin, Process, Registry, Subscriber, Watcher};
 use crate::stats::{Counters, Stats};
 use crate::sync::lock;
 use crate::sys::{self, Interest};
-use crate::worker;
 
 /// Options of one watch.
 #[derive(Debug, Clone, Copy, Default)]
@@ -108,7 +108,7 @@ impl Shared {
         if self.counters.worker_alive.load(Ordering::Acquire) {
             return Ok(());
         }
-        worker::spawn(self.clone()).map_err(|e| {
+        monitor_thread::spawn(self.clone()).map_err(|e| {
             Error::new(
                 ErrorCode::Emfile,
                 format!("could not start the exitwatch monitor thread: {e}"),
