@@ -52,8 +52,8 @@ export interface Stats {
   /** Exits seen whose status is not readable yet (a ptrace tracer holds it). */
   pendingStatuses: number
   statusRetries: number
-  workerAlive: boolean
-  workerRestarts: number
+  monitorThreadAlive: boolean
+  monitorThreadRestarts: number
   /** Times the monitor thread woke up. */
   wakeups: number
   lastWakeupAt: number | null
@@ -194,8 +194,8 @@ export class ExitMonitor {
       queueDepthMax: s.queueDepthMax,
       pendingStatuses: s.pendingStatuses,
       statusRetries: s.statusRetries,
-      workerAlive: s.workerAlive,
-      workerRestarts: s.workerRestarts,
+      monitorThreadAlive: s.monitorThreadAlive,
+      monitorThreadRestarts: s.monitorThreadRestarts,
       wakeups: s.wakeups,
       lastWakeupAt: s.lastWakeupMs ?? null,
       subscriptions: s.subscriptions,

@@ -100,12 +100,12 @@ impl Shared {
     }
 
     /// Starts the monitor thread if it is not running (first use, or after it died).
-    pub fn ensure_worker(self: &Arc<Self>) -> Result<()> {
-        if self.counters.worker_alive.load(Ordering::Acquire) {
+    pub fn ensure_monitor_thread(self: &Arc<Self>) -> Result<()> {
+        if self.counters.monitor_thread_alive.load(Ordering::Acquire) {
             return Ok(());
         }
         let _guard = lock(&self.spawn_lock);
-        if self.counters.worker_alive.load(Ordering::Acquire) {
+        if self.counters.monitor_thread_alive.load(Ordering::Acquire) {
             return Ok(());
         }
         monitor_thread::spawn(self.clone()).map_err(|e| {
@@ -156,7 +156,7 @@ impl Monitor {
             #[cfg(feature = "fault-injection")]
             faults: Default::default(),
         });
-        shared.ensure_worker()?;
+        shared.ensure_monitor_thread()?;
         provenance::track_forks();
         Ok(Monitor { shared })
     }
@@ -210,7 +210,7 @@ impl Monitor {
     /// Without `pidfd_open` the poll engine is in use (see `Capabilities::engine`).
     fn ready_to_watch(&self, pid: i32) -> Result<()> {
         validate_pid(pid)?;
-        self.shared.ensure_worker()
+        self.shared.ensure_monitor_thread()
     }
 
     /// Opens the pidfd (or, with the poll engine, reads the start time) under the registry
@@ -355,7 +355,7 @@ impl Monitor {
     /// Appends every exit observed from now on to `inbox` as `Target::Subscription(id)`.
     /// Returns the id.
     pub fn subscribe_inbox(&self, inbox: &Arc<Inbox>) -> Result<u64> {
-        self.shared.ensure_worker()?;
+        self.shared.ensure_monitor_thread()?;
         let id = self.shared.next_id();
         lock(&self.shared.registry).subscribers.push(Subscriber {
             id,
@@ -478,7 +478,7 @@ impl Monitor {
                 "orphan reaping needs pidfds (pidfd_open), which pin each zombie so that a reused pid is never reaped; this system has none (engine: poll). Becoming a subreaper without reaping orphans still works",
             ));
         }
-        self.shared.ensure_worker()?;
+        self.shared.ensure_monitor_thread()?;
         if sys::getpid() != 1 && !sys::is_child_subreaper() {
             // Never a subreaper before: every child this process has now, it forked.
             provenance::record_current_children();

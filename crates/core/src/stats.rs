@@ -14,8 +14,8 @@ pub(crate) struct Counters {
     pub by_source: [AtomicU64; StatusSource::ALL.len()],
     pub queue_depth: AtomicUsize,
     pub queue_depth_max: AtomicUsize,
-    pub worker_alive: AtomicBool,
-    pub worker_restarts: AtomicU64,
+    pub monitor_thread_alive: AtomicBool,
+    pub monitor_thread_restarts: AtomicU64,
     pub wakeups: AtomicU64,
     /// Milliseconds since the Unix epoch of the last wake-up; 0 before the first.
     pub last_wakeup_ms: AtomicU64,
@@ -79,8 +79,8 @@ pub struct Stats {
     /// Exits seen but whose status was not readable yet (ptrace, unreaped foreign zombie).
     pub pending_statuses: usize,
     pub status_retries: u64,
-    pub worker_alive: bool,
-    pub worker_restarts: u64,
+    pub monitor_thread_alive: bool,
+    pub monitor_thread_restarts: u64,
     /// Times the monitor thread returned from `epoll_wait`.
     pub wakeups: u64,
     pub last_wakeup: Option<SystemTime>,
@@ -128,8 +128,8 @@ impl Counters {
             queue_depth_max: self.queue_depth_max.load(Ordering::Relaxed),
             pending_statuses,
             status_retries: load(&self.status_retries),
-            worker_alive: self.worker_alive.load(Ordering::Relaxed),
-            worker_restarts: load(&self.worker_restarts),
+            monitor_thread_alive: self.monitor_thread_alive.load(Ordering::Relaxed),
+            monitor_thread_restarts: load(&self.monitor_thread_restarts),
             wakeups: load(&self.wakeups),
             last_wakeup: (last != 0).then(|| UNIX_EPOCH + Duration::from_millis(last)),
             subscriptions,

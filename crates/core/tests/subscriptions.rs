@@ -155,8 +155,8 @@ mod faults {
     fn a_panic_in_the_monitor_loop_respawns_it_and_loses_no_exit() {
         let monitor = Monitor::new().unwrap();
         let stats = exit_survives(Monitor::inject_panic, &monitor);
-        assert_eq!(stats.worker_restarts, 1);
-        assert!(stats.worker_alive);
+        assert_eq!(stats.monitor_thread_restarts, 1);
+        assert!(stats.monitor_thread_alive);
     }
 
     #[test]
@@ -164,7 +164,7 @@ mod faults {
         let monitor = Monitor::new().unwrap();
         let stats = exit_survives(Monitor::inject_poisoned_registry, &monitor);
         assert!(stats.poison_recoveries >= 1);
-        assert_eq!(stats.worker_restarts, 1);
+        assert_eq!(stats.monitor_thread_restarts, 1);
         // Still fully usable.
         let mut next = exiting_with(46, "0");
         let exit = monitor

@@ -131,8 +131,8 @@ pub struct NativeStats {
     pub queue_depth_max: u32,
     pub pending_statuses: u32,
     pub status_retries: f64,
-    pub worker_alive: bool,
-    pub worker_restarts: f64,
+    pub monitor_thread_alive: bool,
+    pub monitor_thread_restarts: f64,
     pub wakeups: f64,
     pub last_wakeup_ms: Option<f64>,
     pub subscriptions: u32,
@@ -165,8 +165,8 @@ impl From<Stats> for NativeStats {
             queue_depth_max: s.queue_depth_max as u32,
             pending_statuses: s.pending_statuses as u32,
             status_retries: s.status_retries as f64,
-            worker_alive: s.worker_alive,
-            worker_restarts: s.worker_restarts as f64,
+            monitor_thread_alive: s.monitor_thread_alive,
+            monitor_thread_restarts: s.monitor_thread_restarts as f64,
             wakeups: s.wakeups as f64,
             last_wakeup_ms: s.last_wakeup.and_then(|t| {
                 t.duration_since(std::time::UNIX_EPOCH)
