@@ -38,13 +38,19 @@ pub(crate) fn spawn(shared: Arc<Shared>) -> io::Result<()> {
             .monitor_thread_restarts
             .fetch_add(1, Ordering::Relaxed);
     }
-    shared.counters.monitor_thread_alive.store(true, Ordering::Release);
+    shared
+        .counters
+        .monitor_thread_alive
+        .store(true, Ordering::Release);
     let thread_shared = shared.clone();
     let spawned = thread::Builder::new()
         .name("exitwatch-monitor".into())
         .spawn(move || run(thread_shared, restart));
     if spawned.is_err() {
-        shared.counters.monitor_thread_alive.store(false, Ordering::Release);
+        shared
+            .counters
+            .monitor_thread_alive
+            .store(false, Ordering::Release);
     }
     spawned.map(|_| ())
 }
@@ -54,7 +60,10 @@ struct AliveGuard(Arc<Shared>);
 
 impl Drop for AliveGuard {
     fn drop(&mut self) {
-        self.0.counters.monitor_thread_alive.store(false, Ordering::Release);
+        self.0
+            .counters
+            .monitor_thread_alive
+            .store(false, Ordering::Release);
         if thread::panicking() && !self.0.shutdown.load(Ordering::Acquire) {
             // If this fails (no threads left), the next API call tries again.
             let _ = self.0.ensure_monitor_thread();
