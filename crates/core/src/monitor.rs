@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::capabilities::{self, Capabilities, Engine};
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{Error, ErrorCode, Operation, Result};
 use crate::exit::ExitInfo;
 use crate::exit::{ExitStatus, StatusSource};
 use crate::inbox::{Inbox, Target, Waker};
@@ -108,12 +108,8 @@ impl Shared {
         if self.counters.monitor_thread_alive.load(Ordering::Acquire) {
             return Ok(());
         }
-        monitor_thread::spawn(self.clone()).map_err(|e| {
-            Error::new(
-                ErrorCode::Emfile,
-                format!("could not start the exitwatch monitor thread: {e}"),
-            )
-        })
+        monitor_thread::spawn(self.clone())
+            .map_err(|e| Error::os(&e, Operation::StartMonitorThread))
     }
 }
 
@@ -128,7 +124,7 @@ impl Monitor {
     pub fn new() -> Result<Monitor> {
         capabilities::engine_from_env()?;
         let caps = Capabilities::get();
-        let io = |what: &str, e: std::io::Error| Error::from_io(&e, 0, what);
+        let io = |call, e: std::io::Error| Error::os(&e, Operation::Setup(call));
         let epoll = sys::epoll_create().map_err(|e| io("epoll_create1", e))?;
         let wake = sys::eventfd().map_err(|e| io("eventfd", e))?;
         sys::epoll_add(
@@ -243,7 +239,7 @@ impl Monitor {
                     );
                 let opened_from_ns = if tracked { sys::monotonic_ns() } else { 0 };
                 let opened = sys::pidfd_open(pid)
-                    .map_err(|e| Error::from_io(&e, pid, "watch"))
+                    .map_err(|e| Error::os(&e, Operation::Watch(pid)))
                     .and_then(|pidfd| {
                         let child = is_child(&pidfd, self.shared.caps);
                         if options.reap && !child {
@@ -310,7 +306,7 @@ impl Monitor {
                         key,
                         Interest::ReadableOnce,
                     )
-                    .map_err(|e| Error::from_io(&e, pid, "watch"))?,
+                    .map_err(|e| Error::os(&e, Operation::Watch(pid)))?,
                     // Starts a round of the poll engine once the lock is released.
                     Pin::StartTime(_) => self.shared.wake(),
                 }
@@ -448,7 +444,7 @@ impl Monitor {
         };
         sys::pidfd_send_signal(pidfd.as_fd(), signal).map_err(|e| match e.raw_os_error() {
             Some(libc::ESRCH) => Error::exited(pid),
-            _ => Error::from_io(&e, pid, "kill"),
+            _ => Error::os(&e, Operation::Kill(pid)),
         })
     }
 
@@ -499,7 +495,7 @@ impl Monitor {
         if sys::getpid() == 1 {
             return Ok(());
         }
-        sys::set_child_subreaper().map_err(|e| Error::from_io(&e, 0, "PR_SET_CHILD_SUBREAPER"))?;
+        sys::set_child_subreaper().map_err(|e| Error::os(&e, Operation::SetChildSubreaper))?;
         self.shared.adopts_orphans.store(true, Ordering::Release);
         Ok(())
     }
@@ -572,7 +568,7 @@ impl Monitor {
     /// SIGCHLD must be blocked in every thread of the process (block it in `main` before
     /// any thread starts, this monitor's included).
     pub fn use_signalfd(&self) -> Result<()> {
-        let io = |e: std::io::Error| Error::from_io(&e, 0, "signalfd");
+        let io = |e: std::io::Error| Error::os(&e, Operation::Setup("signalfd"));
         if self.shared.signalfd.get().is_some() {
             return Ok(());
         }
