@@ -29,6 +29,7 @@ mod proc_connector;
 pub mod procfs;
 mod provenance;
 mod registry;
+mod shared;
 mod stats;
 mod subscription;
 mod sync;

@@ -2,7 +2,7 @@
 //! keeps exactly one monitor thread alive.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -12,12 +12,11 @@ use crate::exit::ExitInfo;
 use crate::exit::{ExitStatus, StatusSource};
 use crate::inbox::{Inbox, Target, Waker};
 use crate::monitor_thread;
-use crate::orphans::OrphanPolicy;
 use crate::poll_engine;
-use crate::proc_connector::ProcConnector;
 use crate::provenance;
 use crate::registry::{push, Pin, Process, Registry, Subscriber, Watcher};
-use crate::stats::{Counters, Stats};
+use crate::shared::{Shared, CONNECTOR_KEY, SIGNAL_KEY};
+use crate::stats::Stats;
 use crate::sync::lock;
 use crate::sys::{self, Interest};
 
@@ -43,76 +42,6 @@ pub enum Claimed {
     Watching(u64),
 }
 
-/// State shared by the API and the monitor thread.
-pub(crate) struct Shared {
-    pub registry: Mutex<Registry>,
-    pub epoll: OwnedFd,
-    pub wake: OwnedFd,
-    pub counters: Arc<Counters>,
-    pub caps: &'static Capabilities,
-    next_id: AtomicU64,
-    /// Serialises (re)spawning the monitor thread.
-    spawn_lock: Mutex<()>,
-    /// A monitor thread was started before: the next start is a restart.
-    pub ever_started: AtomicBool,
-    pub shutdown: AtomicBool,
-    /// Asks the monitor thread to retry statuses that were not readable yet and to look for
-    /// orphans (a SIGCHLD arrived, or the orphan policy changed).
-    pub rescan_requested: AtomicBool,
-    pub orphans: OrphanPolicy,
-    pub signalfd: OnceLock<OwnedFd>,
-    /// Orphaned descendants can become our children (subreaper, or PID 1): `waitid` may then
-    /// answer for a process that was not our child when registered.
-    pub adopts_orphans: AtomicBool,
-    pub connector: ProcConnector,
-    #[cfg(feature = "fault-injection")]
-    pub faults: crate::fault::Faults,
-}
-
-/// The epoll key of the wake-up eventfd; process keys start at 1 and never reach it.
-pub(crate) const WAKE_KEY: u64 = u64::MAX;
-/// The epoll key of the SIGCHLD signalfd (Rust hosts that own SIGCHLD).
-pub(crate) const SIGNAL_KEY: u64 = u64::MAX - 1;
-/// The epoll key of the proc connector's socket.
-pub(crate) const CONNECTOR_KEY: u64 = u64::MAX - 2;
-/// Set in the key of a process that was our child when registered: only for those can
-/// `waitid` answer (process keys are counters far below this bit and the keys above).
-const CHILD_KEY_BIT: u64 = 1 << 62;
-
-/// True when the process of `key` was our child when it was registered.
-pub(crate) fn registered_as_child(key: u64) -> bool {
-    key & CHILD_KEY_BIT != 0
-}
-
-impl Shared {
-    pub fn next_id(&self) -> u64 {
-        self.next_id.fetch_add(1, Ordering::Relaxed)
-    }
-
-    pub fn wake(&self) {
-        sys::eventfd_signal(self.wake.as_fd());
-    }
-
-    /// Wakes the monitor thread to retry pending statuses and look for orphans.
-    pub fn request_rescan(&self) {
-        self.rescan_requested.store(true, Ordering::Release);
-        self.wake();
-    }
-
-    /// Starts the monitor thread if it is not running (first use, or after it died).
-    pub fn ensure_monitor_thread(self: &Arc<Self>) -> Result<()> {
-        if self.counters.monitor_thread_alive.load(Ordering::Acquire) {
-            return Ok(());
-        }
-        let _guard = lock(&self.spawn_lock);
-        if self.counters.monitor_thread_alive.load(Ordering::Acquire) {
-            return Ok(());
-        }
-        monitor_thread::spawn(self.clone())
-            .map_err(|e| Error::os(&e, Operation::StartMonitorThread))
-    }
-}
-
 /// Watches processes for their exit. One monitor thread serves a `Monitor`, whatever the
 /// number of processes; `Monitor::global()` is the one a program normally shares.
 pub struct Monitor {
@@ -123,36 +52,8 @@ impl Monitor {
     /// A new, independent monitor with its own thread.
     pub fn new() -> Result<Monitor> {
         capabilities::engine_from_env()?;
-        let caps = Capabilities::get();
-        let io = |call, e: std::io::Error| Error::os(&e, Operation::Setup(call));
-        let epoll = sys::epoll_create().map_err(|e| io("epoll_create1", e))?;
-        let wake = sys::eventfd().map_err(|e| io("eventfd", e))?;
-        sys::epoll_add(
-            epoll.as_fd(),
-            wake.as_raw_fd(),
-            WAKE_KEY,
-            Interest::Readable,
-        )
-        .map_err(|e| io("epoll_ctl", e))?;
-        let shared = Arc::new(Shared {
-            registry: Mutex::new(Registry::default()),
-            epoll,
-            wake,
-            counters: Arc::new(Counters::default()),
-            caps,
-            next_id: AtomicU64::new(1),
-            spawn_lock: Mutex::new(()),
-            ever_started: AtomicBool::new(false),
-            shutdown: AtomicBool::new(false),
-            rescan_requested: AtomicBool::new(false),
-            orphans: OrphanPolicy::default(),
-            signalfd: OnceLock::new(),
-            adopts_orphans: AtomicBool::new(sys::getpid() == 1),
-            connector: ProcConnector::new(caps),
-            #[cfg(feature = "fault-injection")]
-            faults: Default::default(),
-        });
-        shared.ensure_monitor_thread()?;
+        let shared = Arc::new(Shared::new(Capabilities::get())?);
+        monitor_thread::ensure_running(&shared)?;
         provenance::track_forks();
         Ok(Monitor { shared })
     }
@@ -206,7 +107,7 @@ impl Monitor {
     /// Without `pidfd_open` the poll engine is in use (see `Capabilities::engine`).
     fn ready_to_watch(&self, pid: i32) -> Result<()> {
         validate_pid(pid)?;
-        self.shared.ensure_monitor_thread()
+        monitor_thread::ensure_running(&self.shared)
     }
 
     /// Opens the pidfd (or, with the poll engine, reads the start time) under the registry
@@ -294,7 +195,7 @@ impl Monitor {
                 key
             }
             None => {
-                let key = self.shared.next_id() | if child { CHILD_KEY_BIT } else { 0 };
+                let key = self.shared.next_process_key(child);
                 if let Some((from_ns, to_ns)) = opened_at {
                     connector.track(pid, key, from_ns, to_ns);
                 }
@@ -351,7 +252,7 @@ impl Monitor {
     /// Appends every exit observed from now on to `inbox` as `Target::Subscription(id)`.
     /// Returns the id.
     pub fn subscribe_inbox(&self, inbox: &Arc<Inbox>) -> Result<u64> {
-        self.shared.ensure_monitor_thread()?;
+        monitor_thread::ensure_running(&self.shared)?;
         let id = self.shared.next_id();
         lock(&self.shared.registry).subscribers.push(Subscriber {
             id,
@@ -474,7 +375,7 @@ impl Monitor {
                 "orphan reaping needs pidfds (pidfd_open), which pin each zombie so that a reused pid is never reaped; this system has none (engine: poll). Becoming a subreaper without reaping orphans still works",
             ));
         }
-        self.shared.ensure_monitor_thread()?;
+        monitor_thread::ensure_running(&self.shared)?;
         if sys::getpid() != 1 && !sys::is_child_subreaper() {
             // Never a subreaper before: every child this process has now, it forked.
             provenance::record_current_children();
