@@ -14,6 +14,7 @@
 //! ```
 
 mod capabilities;
+mod channel;
 mod collect;
 mod error;
 mod exit;
@@ -42,12 +43,13 @@ mod usage;
 mod watch;
 
 pub use capabilities::{Capabilities, Engine, ENGINE_ENV};
+pub use channel::{Channel, Claim};
 pub use error::{Error, ErrorCode, Result};
 pub use exit::{ExitInfo, ExitStatus, StatusSource};
-pub use inbox::{Event, Inbox, Target, Waker};
-pub use monitor::{Claimed, Monitor, WatchOptions};
+pub use inbox::{Event, Target, Waker};
+pub use monitor::{Monitor, WatchOptions};
 pub use stats::Stats;
-pub use subscription::{Claim, Subscription};
+pub use subscription::Subscription;
 pub use terminal::terminal_signals_reach;
 pub use tree::{PinnedMember, TreeMember};
 pub use usage::Usage;

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::capabilities::{self, Capabilities, Engine};
+use crate::channel::Claim;
 use crate::error::{Error, ErrorCode, Operation, Result};
 use crate::exit::ExitInfo;
 use crate::exit::{ExitStatus, StatusSource};
@@ -31,15 +32,6 @@ pub struct WatchOptions {
     /// reaps it before the monitor reads the status and no kernel source kept it (before
     /// Linux 6.15), the exit waits for that report instead of being `Unknown`.
     pub owner_reports_exit: bool,
-}
-
-/// The outcome of [`Monitor::claim`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Claimed {
-    /// The process had already exited during the subscription.
-    Exited(ExitInfo),
-    /// It had not: it is watched now, under this token.
-    Watching(u64),
 }
 
 /// Watches processes for their exit. One monitor thread serves a `Monitor`, whatever the
@@ -79,14 +71,19 @@ impl Monitor {
 
     /// A new inbox. `waker` is called, outside every lock, each time it goes from empty to
     /// non-empty; it must not block.
-    pub fn inbox(&self, waker: Option<Waker>) -> Arc<Inbox> {
+    pub(crate) fn inbox(&self, waker: Option<Waker>) -> Arc<Inbox> {
         Inbox::new(self.shared.counters.clone(), waker)
     }
 
     /// Registers `pid`; its exit will be appended to `inbox` as `Target::Watch(token)`.
     /// Returns the token. The pidfd is opened here, so the watch names the process that
     /// has this pid now, never a later one.
-    pub fn register(&self, pid: i32, options: WatchOptions, inbox: &Arc<Inbox>) -> Result<u64> {
+    pub(crate) fn register(
+        &self,
+        pid: i32,
+        options: WatchOptions,
+        inbox: &Arc<Inbox>,
+    ) -> Result<u64> {
         self.ready_to_watch(pid)?;
         let mut to_wake = Vec::new();
         let token = {
@@ -234,7 +231,7 @@ impl Monitor {
 
     /// Removes a watch; nothing is delivered for it after this returns. A process exitwatch
     /// owns is still reaped. Returns false when the token is unknown (already exited).
-    pub fn unregister(&self, token: u64) -> bool {
+    pub(crate) fn unregister(&self, token: u64) -> bool {
         let mut registry = lock(&self.shared.registry);
         let watched = registry
             .watches
@@ -251,7 +248,7 @@ impl Monitor {
 
     /// Appends every exit observed from now on to `inbox` as `Target::Subscription(id)`.
     /// Returns the id.
-    pub fn subscribe_inbox(&self, inbox: &Arc<Inbox>) -> Result<u64> {
+    pub(crate) fn subscribe_inbox(&self, inbox: &Arc<Inbox>) -> Result<u64> {
         monitor_thread::ensure_running(&self.shared)?;
         let id = self.shared.next_id();
         lock(&self.shared.registry).subscribers.push(Subscriber {
@@ -263,20 +260,20 @@ impl Monitor {
 
     /// Ends a subscription: nothing more is appended for it, and what was queued for it and
     /// not taken yet is dropped. Synchronous; false when already ended.
-    pub fn unsubscribe(&self, id: u64) -> bool {
+    pub(crate) fn unsubscribe(&self, id: u64) -> bool {
         lock(&self.shared.registry).unsubscribe(id)
     }
 
     /// Claims `pid` for a subscription: its exit if the subscription already holds one
     /// (still queued in its inbox), else a new watch delivering to `watch_inbox`. Atomic
     /// with respect to the monitor's reaping, so a recycled pid is never watched by mistake.
-    pub fn claim(
+    pub(crate) fn claim(
         &self,
         subscription: u64,
         pid: i32,
         options: WatchOptions,
         watch_inbox: &Arc<Inbox>,
-    ) -> Result<Claimed> {
+    ) -> Result<Claim<u64>> {
         self.ready_to_watch(pid)?;
         let mut registry = lock(&self.shared.registry);
         let subscriber = registry.subscriber(subscription).ok_or_else(|| {
@@ -286,7 +283,7 @@ impl Monitor {
             .inbox
             .find(Target::Subscription(subscription), pid)
         {
-            return Ok(Claimed::Exited(exit));
+            return Ok(Claim::Exited(exit));
         }
         let mut to_wake = Vec::new();
         let claimed = self
@@ -298,7 +295,7 @@ impl Monitor {
                 false,
                 &mut to_wake,
             )
-            .map(Claimed::Watching);
+            .map(Claim::Running);
         drop(registry);
         wake_all(to_wake);
         claimed
@@ -306,7 +303,7 @@ impl Monitor {
 
     /// The consumer of `inbox` is gone: removes its watches and subscriptions (owned
     /// processes are still reaped) and drops what was queued for it.
-    pub fn close_inbox(&self, inbox: &Arc<Inbox>) {
+    pub(crate) fn close_inbox(&self, inbox: &Arc<Inbox>) {
         let mut registry = lock(&self.shared.registry);
         registry.remove_inbox(inbox);
         self.shared
@@ -319,7 +316,7 @@ impl Monitor {
     /// Sends `signal` to the watched process through its pidfd. Fails with `ESRCH` once its
     /// exit has been observed: a recycled pid is never signalled. Without pidfds the process's
     /// start time is checked right before `kill(2)` (see `poll_engine::signal`).
-    pub fn kill(&self, token: u64, signal: i32) -> Result<()> {
+    pub(crate) fn kill(&self, token: u64, signal: i32) -> Result<()> {
         if !(0..=64).contains(&signal) {
             return Err(Error::invalid(format!("{signal} is not a signal number")));
         }
