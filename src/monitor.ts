@@ -197,7 +197,7 @@ export class ExitMonitor {
       monitorThreadAlive: s.monitorThreadAlive,
       monitorThreadRestarts: s.monitorThreadRestarts,
       wakeups: s.wakeups,
-      lastWakeupAt: s.lastWakeupMs ?? null,
+      lastWakeupAt: s.lastWakeup ?? null,
       subscriptions: s.subscriptions,
       descriptorsInUse: s.descriptorsInUse,
       poisonRecoveries: s.poisonRecoveries,

@@ -12,8 +12,10 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
 mod convert;
+mod stats;
 
-use convert::{to_pid, NativeCapabilities, NativeClaim, NativeExit, NativeStats, NativeTreeMember};
+use convert::{to_pid, NativeCapabilities, NativeClaim, NativeExit, NativeTreeMember};
+use stats::NativeStats;
 
 /// Errors reach JavaScript as `[CODE] message`; the TypeScript layer turns the stable code
 /// into a typed `ExitwatchError` (napi-rs sets `err.code` only from its own statuses).
