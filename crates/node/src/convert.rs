@@ -1,6 +1,10 @@
 //! Plain JavaScript shapes of the core's types, and argument validation.
 
-use exitwatch_core::{Capabilities, Error, Result, Stats, TreeMember, Usage};
+use exitwatch_core::{
+    Capabilities, Claimed, Engine, Error, Event, ExitStatus, PinnedMember, Result, Stats,
+    StatusSource, Target, TreeMember, Usage,
+};
+use napi::bindgen_prelude::BigInt;
 use napi_derive::napi;
 
 /// A JavaScript number that must be a pid: an integer in 1..=i32::MAX. The core checks the
@@ -19,22 +23,117 @@ pub fn to_pid(value: f64) -> Result<i32> {
     Ok(value as i32)
 }
 
+/// What an exit was delivered for.
+#[napi(string_enum = "lowercase")]
+pub enum ExitKind {
+    Watch,
+    Subscription,
+}
+
+/// How a process ended.
+#[napi(string_enum = "lowercase")]
+pub enum ExitStatusKind {
+    Exited,
+    Killed,
+    Dumped,
+    Unknown,
+}
+
+/// Which kernel interface gave the status (see the core's `StatusSource`).
+#[napi(string_enum = "kebab-case")]
+pub enum ExitSource {
+    Waitid,
+    WaitidNowait,
+    PidfdInfo,
+    ProcStat,
+    ProcConnector,
+    ChildProcess,
+    None,
+}
+
+impl From<StatusSource> for ExitSource {
+    fn from(source: StatusSource) -> Self {
+        match source {
+            StatusSource::Waitid => ExitSource::Waitid,
+            StatusSource::WaitidNoWait => ExitSource::WaitidNowait,
+            StatusSource::PidfdInfo => ExitSource::PidfdInfo,
+            StatusSource::ProcStat => ExitSource::ProcStat,
+            StatusSource::ProcConnector => ExitSource::ProcConnector,
+            StatusSource::ChildProcess => ExitSource::ChildProcess,
+            StatusSource::None => ExitSource::None,
+        }
+    }
+}
+
+/// How the monitor thread learns of exits.
+#[napi(string_enum = "lowercase")]
+pub enum EngineKind {
+    Pidfd,
+    Poll,
+}
+
+impl From<Engine> for EngineKind {
+    fn from(engine: Engine) -> Self {
+        match engine {
+            Engine::Pidfd => EngineKind::Pidfd,
+            Engine::Poll => EngineKind::Poll,
+        }
+    }
+}
+
 #[napi(object)]
 pub struct NativeExit {
-    /// "watch" or "subscription".
-    pub kind: String,
+    pub kind: ExitKind,
+    /// The watch token or subscription id, per `kind`.
     pub target: i64,
     pub pid: i32,
     pub id: Option<String>,
-    pub status: String,
+    pub status: ExitStatusKind,
     pub code: Option<i32>,
     pub signal: Option<i32>,
-    pub source: String,
+    pub source: ExitSource,
     pub exited_at_ms: f64,
-    pub monotonic_ns: napi::bindgen_prelude::BigInt,
+    pub monotonic_ns: BigInt,
     pub reaped: bool,
     pub orphan: bool,
     pub usage: Option<NativeUsage>,
+}
+
+impl From<Event> for NativeExit {
+    fn from(event: Event) -> Self {
+        let (kind, target) = match event.target {
+            Target::Watch(token) => (ExitKind::Watch, token),
+            Target::Subscription(id) => (ExitKind::Subscription, id),
+        };
+        let exit = event.exit;
+        let (status, code, signal) = match exit.status {
+            ExitStatus::Exited { code } => (ExitStatusKind::Exited, Some(code), None),
+            ExitStatus::Killed { signal } => (ExitStatusKind::Killed, None, Some(signal)),
+            ExitStatus::Dumped { signal } => (ExitStatusKind::Dumped, None, Some(signal)),
+            ExitStatus::Unknown => (ExitStatusKind::Unknown, None, None),
+        };
+        NativeExit {
+            kind,
+            target: target as i64,
+            pid: exit.pid,
+            id: exit.id.map(|id| id.to_string()),
+            status,
+            code,
+            signal,
+            source: exit.source.into(),
+            exited_at_ms: epoch_ms(exit.exited_at).unwrap_or(0.0),
+            monotonic_ns: BigInt::from(exit.monotonic_ns),
+            reaped: exit.reaped,
+            orphan: exit.orphan,
+            usage: exit.usage.map(Into::into),
+        }
+    }
+}
+
+fn epoch_ms(time: std::time::SystemTime) -> Option<f64> {
+    time.duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs_f64() * 1000.0)
 }
 
 #[napi(object)]
@@ -55,30 +154,61 @@ impl From<Usage> for NativeUsage {
     }
 }
 
-#[napi(object)]
-pub struct NativeClaim {
-    /// Set when the process already exited during the subscription.
-    pub exit: Option<NativeExit>,
-    /// Set when it is watched now.
-    pub token: Option<i64>,
+/// The outcome of a claim: the process still runs and is watched now, or it already exited
+/// during the subscription.
+#[napi(discriminant = "state", discriminant_case = "lowercase")]
+pub enum NativeClaim {
+    Running { token: i64 },
+    Exited { exit: NativeExit },
+}
+
+impl NativeClaim {
+    pub fn new(claimed: Claimed, subscription: u64) -> Self {
+        match claimed {
+            Claimed::Watching(token) => NativeClaim::Running {
+                token: token as i64,
+            },
+            Claimed::Exited(exit) => NativeClaim::Exited {
+                exit: Event {
+                    target: Target::Subscription(subscription),
+                    exit,
+                }
+                .into(),
+            },
+        }
+    }
 }
 
 #[napi(object)]
 pub struct NativeTreeMember {
     pub pid: i32,
     pub ppid: i32,
+    /// Command line, or `[name]` when it has none.
     pub command: String,
-    /// The watch pinning it (pinTree only).
-    pub token: Option<i64>,
 }
 
-impl NativeTreeMember {
-    pub fn new(member: TreeMember, token: Option<i64>) -> Self {
+impl From<TreeMember> for NativeTreeMember {
+    fn from(member: TreeMember) -> Self {
         NativeTreeMember {
             pid: member.pid,
             ppid: member.ppid,
             command: member.command,
-            token,
+        }
+    }
+}
+
+/// A tree member pinned by a watch.
+#[napi(object)]
+pub struct NativePinnedMember {
+    pub member: NativeTreeMember,
+    pub token: i64,
+}
+
+impl From<PinnedMember> for NativePinnedMember {
+    fn from(pinned: PinnedMember) -> Self {
+        NativePinnedMember {
+            member: pinned.member.into(),
+            token: pinned.token as i64,
         }
     }
 }
@@ -92,8 +222,7 @@ pub struct NativeCapabilities {
     pub pidfd_info_exit: bool,
     pub pidfs_identity: bool,
     pub signalfd: bool,
-    #[napi(ts_type = "'pidfd' | 'poll'")]
-    pub engine: String,
+    pub engine: EngineKind,
     pub proc_connector: bool,
 }
 
@@ -107,7 +236,7 @@ impl From<&Capabilities> for NativeCapabilities {
             pidfd_info_exit: c.pidfd_info_exit,
             pidfs_identity: c.pidfs_identity,
             signalfd: c.signalfd,
-            engine: c.engine.name().to_owned(),
+            engine: c.engine.into(),
             proc_connector: c.proc_connector,
         }
     }
@@ -115,33 +244,48 @@ impl From<&Capabilities> for NativeCapabilities {
 
 #[napi(object)]
 pub struct SourceCount {
-    pub source: String,
+    pub source: ExitSource,
     pub count: f64,
 }
 
+/// The monitor's health, as `ExitMonitor.stats()` reports it (which adds `listenerErrors`).
 #[napi(object)]
 pub struct NativeStats {
+    /// Processes watched now.
     pub watched: u32,
     pub exits_observed: f64,
+    /// Owned processes exitwatch reaped.
     pub reaped_owned: f64,
+    /// Orphans exitwatch reaped as PID 1 / subreaper.
     pub reaped_orphans: f64,
+    /// Exits whose status no source kept (`status: 'unknown'`).
     pub unknown_statuses: f64,
     pub by_source: Vec<SourceCount>,
+    /// Exits queued for consumers and not taken yet: now, and the most ever.
     pub queue_depth: u32,
     pub queue_depth_max: u32,
+    /// Exits seen whose status is not readable yet (a ptrace tracer holds it).
     pub pending_statuses: u32,
     pub status_retries: f64,
     pub worker_alive: bool,
     pub worker_restarts: f64,
+    /// Times the monitor thread woke up.
     pub wakeups: f64,
-    pub last_wakeup_ms: Option<f64>,
+    /// When it last woke up, in milliseconds since the Unix epoch.
+    pub last_wakeup_at: Option<f64>,
+    /// Subscriptions (iterators, pre-start subscriptions, listeners) of all environments.
     pub subscriptions: u32,
     pub descriptors_in_use: u32,
     pub poison_recoveries: f64,
+    /// Exits observed by the poll engine (`capabilities().engine === 'poll'`: no pidfds).
     pub fallback_exits: f64,
+    /// The proc connector's socket is open (a process exitwatch does not reap is watched).
     pub proc_connector_listening: bool,
+    /// Process events read from the connector.
     pub proc_connector_events: f64,
+    /// Times events were lost (socket overflow); the processes then watched use the other sources.
     pub proc_connector_overruns: f64,
+    /// Times the connector could not be opened or read.
     pub proc_connector_failures: f64,
 }
 
@@ -156,9 +300,9 @@ impl From<Stats> for NativeStats {
             by_source: s
                 .by_source
                 .iter()
-                .map(|(source, count)| SourceCount {
-                    source: source.name().to_owned(),
-                    count: *count as f64,
+                .map(|&(source, count)| SourceCount {
+                    source: source.into(),
+                    count: count as f64,
                 })
                 .collect(),
             queue_depth: s.queue_depth as u32,
@@ -168,11 +312,7 @@ impl From<Stats> for NativeStats {
             worker_alive: s.worker_alive,
             worker_restarts: s.worker_restarts as f64,
             wakeups: s.wakeups as f64,
-            last_wakeup_ms: s.last_wakeup.and_then(|t| {
-                t.duration_since(std::time::UNIX_EPOCH)
-                    .ok()
-                    .map(|d| d.as_secs_f64() * 1000.0)
-            }),
+            last_wakeup_at: s.last_wakeup.and_then(epoch_ms),
             subscriptions: s.subscriptions as u32,
             descriptors_in_use: s.descriptors_in_use as u32,
             poison_recoveries: s.poison_recoveries as f64,
