@@ -7,20 +7,15 @@ use exitwatch_core::{
 use napi::bindgen_prelude::BigInt;
 use napi_derive::napi;
 
-/// A JavaScript number that must be a pid: an integer in 1..=i32::MAX. The core checks the
-/// system's pid_max and the other rules.
+/// A JavaScript number as a pid_t: a whole number in its range. What makes it a pid
+/// (positive, below pid_max, not this process) is the core's to check.
 pub fn to_pid(value: f64) -> Result<i32> {
-    if !value.is_finite() || value.fract() != 0.0 {
-        return Err(Error::invalid(format!(
-            "{value} is not a process id: pids are positive integers"
-        )));
+    if value.fract() == 0.0 && (f64::from(i32::MIN)..=f64::from(i32::MAX)).contains(&value) {
+        return Ok(value as i32);
     }
-    if value < i32::MIN as f64 || value > i32::MAX as f64 {
-        return Err(Error::invalid(format!(
-            "{value} is not a process id: it is out of range"
-        )));
-    }
-    Ok(value as i32)
+    Err(Error::invalid(format!(
+        "{value} is not a process id: it is not a whole number in the range of pid_t"
+    )))
 }
 
 /// What an exit was delivered for.
