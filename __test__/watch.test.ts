@@ -151,6 +151,24 @@ describe('bad input gets a typed error and loses nothing', () => {
     expectCode(() => monitor.watch(child), 'ESRCH')
   })
 
+  it('a native error arrives with its code and the core\'s message, and is kept as cause', () => {
+    let error: unknown
+    try {
+      monitor.watch(2 ** 30)
+    } catch (e) {
+      error = e
+    }
+    expect(ExitwatchError.is(error)).toBe(true)
+    const { code, message, cause } = error as ExitwatchError
+    expect(code).toBe('EINVAL')
+    expect(message).toMatch(/^1073741824 is not a process id/)
+    // The binding's own error: the code as its `code` property, the message untouched.
+    expect(cause).toBeInstanceOf(Error)
+    expect(ExitwatchError.is(cause)).toBe(false)
+    expect(cause).toMatchObject({ code, message })
+    expect(ExitwatchError.is(new Error(message))).toBe(false)
+  })
+
   it('refuses reap: true for a ChildProcess (libuv owns it) and for non-children', async () => {
     const child = spawn('sleep', ['30'])
     expectCode(() => monitor.watch(child, { reap: true }), 'EINVAL')

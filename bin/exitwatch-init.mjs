@@ -5,9 +5,9 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, realpathSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { constants } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { shellExitCode } from '../dist/cjs/exit-code.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const arch = { x64: 'x64', arm64: 'arm64' }[process.arch]
@@ -66,7 +66,7 @@ export function execInit(args) {
     process.stderr.write(`exitwatch-init: ${error.message}\n`)
     process.exit(126)
   })
-  child.on('exit', (code, signal) => process.exit(code ?? 128 + (constants.signals[signal] ?? 0)))
+  child.on('exit', (code, signal) => process.exit(shellExitCode(code, signal)))
 }
 
 const invokedDirectly = process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)

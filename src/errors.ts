@@ -12,26 +12,44 @@ export type ExitwatchErrorCode =
   | 'EINVAL'
   /** The watch or subscription was disposed before the exit arrived. */
   | 'ECANCELED'
+  /** Any other error the kernel answered, by its errno name (e.g. 'EAGAIN'). */
+  | `E${Uppercase<string>}`
 
-const CODES: ReadonlySet<string> = new Set(['ESRCH', 'EMFILE', 'EPERM', 'ENOSYS', 'EINVAL', 'ECANCELED'])
+/** The native binding's errors carry one of these as `code` (napi's own failures do not). */
+const NATIVE_CODE = /^E[A-Z0-9]+$/
+
+/** Marks exitwatch's errors, so that `ExitwatchError.is()` knows them from any copy of exitwatch. */
+const BRAND = Symbol.for('exitwatch.ExitwatchError')
 
 /** Every error exitwatch throws or rejects with. */
 export class ExitwatchError extends Error {
   readonly code: ExitwatchErrorCode
 
-  constructor(code: ExitwatchErrorCode, message: string) {
-    super(message)
+  constructor(code: ExitwatchErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options)
     this.name = 'ExitwatchError'
     this.code = code
   }
-}
 
-/** Turns an error thrown by the native binding (`[CODE] message`) into an ExitwatchError. */
+  /**
+   * Whether `value` is an error exitwatch threw, even one made by another copy of exitwatch
+   * in this process (two installed versions), where `instanceof` cannot tell.
+   */
+  static is(value: unknown): value is ExitwatchError {
+    return value instanceof ExitwatchError || (typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true)
+  }
+}
+Object.defineProperty(ExitwatchError.prototype, BRAND, { value: true })
+
+/**
+ * Turns an error thrown by the native binding into an ExitwatchError with the same code and
+ * message, keeping the native error as its `cause`.
+ */
 export function fromNative(error: unknown): unknown {
   if (!(error instanceof Error)) return error
-  const match = /^\[([A-Z]+)\] ([\s\S]*)$/.exec(error.message)
-  if (!match || !CODES.has(match[1] ?? '')) return error
-  return new ExitwatchError(match[1] as ExitwatchErrorCode, match[2] ?? '')
+  const code = (error as NodeJS.ErrnoException).code
+  if (code === undefined || !NATIVE_CODE.test(code)) return error
+  return new ExitwatchError(code as ExitwatchErrorCode, error.message, { cause: error })
 }
 
 /** Runs a native call, rethrowing its errors as typed ExitwatchErrors. */

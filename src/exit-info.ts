@@ -1,8 +1,8 @@
-import type { NativeExit } from './native.js'
+import type { ExitSource, ExitStatusKind, NativeExit } from './native.js'
 import { signalName } from './signals.js'
 
-/** How a process ended. */
-export type ExitStatusKind = 'exited' | 'killed' | 'dumped' | 'unknown'
+/** How a process ended: 'exited', 'killed', 'dumped' or 'unknown'. */
+export type { ExitStatusKind }
 
 /**
  * Which kernel interface gave the status:
@@ -16,14 +16,7 @@ export type ExitStatusKind = 'exited' | 'killed' | 'dumped' | 'unknown'
  *   after their owner reaped them where `PIDFD_INFO_EXIT` is missing (see `capabilities().procConnector`);
  * - `none`: no source had it, `status` is `'unknown'` (never guessed).
  */
-export type StatusSource =
-  | 'waitid'
-  | 'waitid-nowait'
-  | 'pidfd-info'
-  | 'proc-stat'
-  | 'proc-connector'
-  | 'child-process'
-  | 'none'
+export type StatusSource = ExitSource
 
 /** What the process cost, counting the children it reaped itself (as `wait4` reports it). */
 export interface Usage {
@@ -76,10 +69,10 @@ export function toExitInfo(exit: NativeExit): ExitInfo {
     id: exit.id ?? null,
     code: exit.code ?? null,
     signal: exit.signal === undefined ? null : signalName(exit.signal),
-    status: exit.status as ExitStatusKind,
+    status: exit.status,
     exitedAt: exit.exitedAtMs,
     monotonicNs: exit.monotonicNs,
-    source: exit.source as StatusSource,
+    source: exit.source,
     reaped: exit.reaped,
     orphan: exit.orphan,
     usage: exit.usage ? { userCpuUs: exit.usage.userCpuUs, systemCpuUs: exit.usage.systemCpuUs, maxRssKiB: exit.usage.maxRssKiB ?? null } : null,

@@ -1,3 +1,4 @@
+import { AsyncQueue } from './async-queue.js'
 import type { Channel } from './channel.js'
 import { native } from './errors.js'
 import type { ExitInfo } from './exit-info.js'
@@ -12,10 +13,7 @@ export class ExitStream implements AsyncIterableIterator<ExitInfo>, Disposable {
   readonly #id: number
   readonly #signal: AbortSignal | undefined
   readonly #onAbort = (): void => this.#close(this.#signal?.reason)
-  /** FIFO: `#queue[#head]` is the oldest exit not taken yet. */
-  #queue: ExitInfo[] = []
-  #head = 0
-  #waiter: { resolve: (r: IteratorResult<ExitInfo>) => void; reject: (e: unknown) => void } | undefined
+  readonly #queue = new AsyncQueue<ExitInfo>()
   #closed = false
 
   /** @internal use `ExitMonitor.exits()` */
@@ -23,7 +21,7 @@ export class ExitStream implements AsyncIterableIterator<ExitInfo>, Disposable {
     this.#channel = channel
     this.#signal = signal
     this.#id = native(() => channel.native.subscribe())
-    channel.onSubscriptionExit(this.#id, (exit) => this.#push(exit))
+    channel.onSubscriptionExit(this.#id, (exit) => this.#queue.push(exit))
     channel.hold()
     if (signal?.aborted) this.#close(signal.reason)
     else signal?.addEventListener('abort', this.#onAbort, { once: true })
@@ -31,13 +29,11 @@ export class ExitStream implements AsyncIterableIterator<ExitInfo>, Disposable {
 
   /** Exits received and not yet taken by `next()`. */
   get pending(): number {
-    return this.#queue.length - this.#head
+    return this.#queue.pending
   }
 
   next(): Promise<IteratorResult<ExitInfo>> {
-    if (this.#head < this.#queue.length) return Promise.resolve({ value: this.#shift(), done: false })
-    if (this.#closed) return Promise.resolve({ value: undefined, done: true })
-    return new Promise((resolve, reject) => (this.#waiter = { resolve, reject }))
+    return this.#queue.next()
   }
 
   return(): Promise<IteratorResult<ExitInfo>> {
@@ -53,25 +49,6 @@ export class ExitStream implements AsyncIterableIterator<ExitInfo>, Disposable {
     this.#close()
   }
 
-  #push(exit: ExitInfo): void {
-    const waiter = this.#waiter
-    if (waiter) {
-      this.#waiter = undefined
-      waiter.resolve({ value: exit, done: false })
-    } else {
-      this.#queue.push(exit)
-    }
-  }
-
-  #shift(): ExitInfo {
-    const exit = this.#queue[this.#head++]!
-    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
-      this.#queue = this.#queue.slice(this.#head)
-      this.#head = 0
-    }
-    return exit
-  }
-
   #close(abortReason?: unknown): void {
     if (this.#closed) return
     this.#closed = true
@@ -79,11 +56,6 @@ export class ExitStream implements AsyncIterableIterator<ExitInfo>, Disposable {
     native(() => this.#channel.native.unsubscribe(this.#id))
     this.#channel.release()
     this.#signal?.removeEventListener('abort', this.#onAbort)
-    this.#queue = []
-    this.#head = 0
-    const waiter = this.#waiter
-    this.#waiter = undefined
-    if (waiter && abortReason !== undefined) waiter.reject(abortReason)
-    else waiter?.resolve({ value: undefined, done: true })
+    this.#queue.close(abortReason)
   }
 }

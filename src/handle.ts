@@ -10,6 +10,7 @@ export class ProcessHandle implements Disposable {
   /** Resolves with the exit once observed; rejects with ECANCELED if disposed first. */
   readonly exited: Promise<ExitInfo>
   readonly #channel: Channel
+  /** The native watch; -1 (no watch, which the monitor answers with ESRCH) when the exit was known at creation. */
   readonly #token: number
   #exit: ExitInfo | undefined
   #settled = false
@@ -56,9 +57,6 @@ export class ProcessHandle implements Disposable {
    */
   kill(signal: NodeJS.Signals | number = 'SIGTERM'): void {
     const number = signalNumber(signal)
-    if (this.#settled) {
-      throw new ExitwatchError('ESRCH', `process ${this.pid} has already exited; nothing was signalled`)
-    }
     native(() => this.#channel.native.kill(this.#token, number))
   }
 

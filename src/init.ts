@@ -1,6 +1,6 @@
 // What a PID 1 is expected to do (tini's duties), for a Node process that is PID 1.
 import { ChildProcess } from 'node:child_process'
-import { constants } from 'node:os'
+import { shellExitCode } from './exit-code.js'
 import { binding } from './native.js'
 import type { ExitMonitor } from './monitor.js'
 import type { ProcessHandle } from './handle.js'
@@ -53,7 +53,7 @@ export function installInit(monitor: ExitMonitor, options: InitOptions = {}): In
         forward(child, signal, options.processGroup === true)
       } else if (process.listenerCount(signal) === 1) {
         // Only ours: the app does not handle it, so behave as the default action would.
-        process.exit(128 + constants.signals[signal])
+        process.exit(shellExitCode(null, signal))
       }
     }
     listeners.set(signal, listener)
@@ -61,10 +61,7 @@ export function installInit(monitor: ExitMonitor, options: InitOptions = {}): In
   }
 
   if (child && options.propagateExit !== false) {
-    child.exited.then((exit) => {
-      const signal = exit.signal ? constants.signals[exit.signal as NodeJS.Signals] ?? 0 : 0
-      process.exit(exit.code ?? 128 + signal)
-    }, () => {})
+    child.exited.then((exit) => process.exit(shellExitCode(exit.code, exit.signal)), () => {})
   }
 
   return {

@@ -7,7 +7,7 @@ import { installInit, type Init, type InitOptions } from './init.js'
 import type { ExitInfo, StatusSource } from './exit-info.js'
 import { ExitStream } from './exit-stream.js'
 import { ProcessHandle } from './handle.js'
-import { binding, type NativeCapabilities } from './native.js'
+import { binding, type NativeCapabilities, type NativeStats } from './native.js'
 import { Subscription } from './subscription.js'
 import { pidOf, type WatchOptions } from './target.js'
 import type { TreeMember } from './tree.js'
@@ -35,44 +35,16 @@ export interface ExitsOptions {
 
 export type Capabilities = NativeCapabilities
 
-export interface Stats {
-  /** Processes watched now. */
-  watched: number
-  exitsObserved: number
-  /** Owned processes exitwatch reaped. */
-  reapedOwned: number
-  /** Orphans exitwatch reaped as PID 1 / subreaper. */
-  reapedOrphans: number
-  /** Exits whose status no source kept (`status: 'unknown'`). */
-  unknownStatuses: number
+/**
+ * The monitor's health: the native counters (documented on `NativeStats`), exits per status
+ * source, and this environment's listener errors.
+ */
+export type Stats = Omit<NativeStats, 'bySource' | 'lastWakeup'> & {
   bySource: Record<StatusSource, number>
-  /** Exits queued for consumers and not taken yet: now, and the most ever. */
-  queueDepth: number
-  queueDepthMax: number
-  /** Exits seen whose status is not readable yet (a ptrace tracer holds it). */
-  pendingStatuses: number
-  statusRetries: number
-  monitorThreadAlive: boolean
-  monitorThreadRestarts: number
-  /** Times the monitor thread woke up. */
-  wakeups: number
+  /** When the monitor thread last woke up, in milliseconds since the Unix epoch. */
   lastWakeupAt: number | null
-  /** Subscriptions (iterators, pre-start subscriptions, listeners) of all environments. */
-  subscriptions: number
-  descriptorsInUse: number
-  poisonRecoveries: number
-  /** Exits observed by the poll engine (`capabilities().engine === 'poll'`: no pidfds). */
-  fallbackExits: number
   /** Listener calls in this environment that threw. */
   listenerErrors: number
-  /** The proc connector's socket is open (a process exitwatch does not reap is watched). */
-  procConnectorListening: boolean
-  /** Process events read from the connector. */
-  procConnectorEvents: number
-  /** Times events were lost (socket overflow); the processes then watched use the other sources. */
-  procConnectorOverruns: number
-  /** Times the connector could not be opened or read. */
-  procConnectorFailures: number
 }
 
 let shared: ExitMonitor | undefined
@@ -173,7 +145,7 @@ export class ExitMonitor {
 
   /** `pid` and its descendants as seen now (parents first). ESRCH if `pid` does not exist. */
   descendants(pid: number): TreeMember[] {
-    return native(() => binding().descendants(pidOf(pid, {}))).map(({ pid, ppid, command }) => ({ pid, ppid, command }))
+    return native(() => binding().descendants(pidOf(pid, {})))
   }
 
   capabilities(): Capabilities {
@@ -181,32 +153,12 @@ export class ExitMonitor {
   }
 
   stats(): Stats {
-    const s = native(() => binding().stats())
-    const bySource = Object.fromEntries(s.bySource.map((c) => [c.source, c.count])) as Record<StatusSource, number>
+    const { bySource, lastWakeup, ...counters } = native(() => binding().stats())
     return {
-      watched: s.watched,
-      exitsObserved: s.exitsObserved,
-      reapedOwned: s.reapedOwned,
-      reapedOrphans: s.reapedOrphans,
-      unknownStatuses: s.unknownStatuses,
-      bySource,
-      queueDepth: s.queueDepth,
-      queueDepthMax: s.queueDepthMax,
-      pendingStatuses: s.pendingStatuses,
-      statusRetries: s.statusRetries,
-      monitorThreadAlive: s.monitorThreadAlive,
-      monitorThreadRestarts: s.monitorThreadRestarts,
-      wakeups: s.wakeups,
-      lastWakeupAt: s.lastWakeup ?? null,
-      subscriptions: s.subscriptions,
-      descriptorsInUse: s.descriptorsInUse,
-      poisonRecoveries: s.poisonRecoveries,
-      fallbackExits: s.fallbackExits,
+      ...counters,
+      bySource: Object.fromEntries(bySource.map((c) => [c.source, c.count])) as Record<StatusSource, number>,
+      lastWakeupAt: lastWakeup ?? null,
       listenerErrors: this.#channel.listenerErrors,
-      procConnectorListening: s.procConnectorListening,
-      procConnectorEvents: s.procConnectorEvents,
-      procConnectorOverruns: s.procConnectorOverruns,
-      procConnectorFailures: s.procConnectorFailures,
     }
   }
 }

@@ -8,6 +8,9 @@ export type NativeExit = Binding.NativeExit
 export type NativeChannel = Binding.NativeChannel
 export type NativeStats = Binding.NativeStats
 export type NativeCapabilities = Binding.NativeCapabilities
+export type NativeTreeMember = Binding.NativeTreeMember
+export type ExitStatusKind = Binding.ExitStatusKind
+export type ExitSource = Binding.ExitSource
 
 let loaded: typeof Binding | undefined
 

@@ -43,8 +43,7 @@ export class Subscription implements Disposable {
     }
     // Exits not yet handed to JavaScript are looked up natively, atomically with reaping.
     const claimed = native(() => this.#channel.native.claim(this.#id, pid, options.reap === true))
-    if (claimed.exit) return new ProcessHandle(this.#channel, pid, toExitInfo(claimed.exit))
-    return new ProcessHandle(this.#channel, pid, claimed.token!)
+    return new ProcessHandle(this.#channel, pid, claimed.state === 'running' ? claimed.token : toExitInfo(claimed.exit))
   }
 
   /** Ends the subscription and releases the buffer. Synchronous; safe to call twice. */

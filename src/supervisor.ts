@@ -1,6 +1,7 @@
 // A small supervisor built only on the public exitwatch API: restart policies, backoff with
 // jitter, a start limit, and a stop that takes down the whole process tree.
 import type { ChildProcess } from 'node:child_process'
+import { AsyncQueue } from './async-queue.js'
 import { invalid } from './errors.js'
 import type { ExitInfo } from './exit-info.js'
 import type { ProcessHandle } from './handle.js'
@@ -115,19 +116,17 @@ export class Supervisor implements AsyncDisposable {
    * Each call is an independent iterator.
    */
   async *events(): AsyncGenerator<SupervisorEvent, void, undefined> {
-    const queue = [...this.#history]
-    let wake: (() => void) | undefined
+    const queue = new AsyncQueue<SupervisorEvent>()
     const listener = (event: SupervisorEvent): void => {
       queue.push(event)
-      wake?.()
+      // The last event is emitted once supervision has ended.
+      if (this.#ended()) queue.end()
     }
-    this.#listeners.add(listener)
+    for (const event of this.#history) queue.push(event)
+    if (this.#ended()) queue.end()
+    else this.#listeners.add(listener)
     try {
-      for (;;) {
-        while (queue.length > 0) yield queue.shift()!
-        if (this.#ended()) return
-        await new Promise<void>((resolve) => (wake = resolve))
-      }
+      yield* queue
     } finally {
       this.#listeners.delete(listener)
     }

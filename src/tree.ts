@@ -4,13 +4,10 @@ import { native } from './errors.js'
 import type { ExitInfo } from './exit-info.js'
 import { adoptedChildren } from './child-process-hooks.js'
 import { ProcessHandle } from './handle.js'
+import type { NativeTreeMember } from './native.js'
 
-export interface TreeMember {
-  pid: number
-  ppid: number
-  /** Command line, or `[name]` when it has none. */
-  command: string
-}
+/** A process of a tree, as seen when it was listed. */
+export type TreeMember = NativeTreeMember
 
 export interface KillTreeOptions {
   /** Send `escalateSignal` to every member still alive after this many milliseconds. */
@@ -35,9 +32,9 @@ export async function killTree(
   options: KillTreeOptions,
 ): Promise<ExitInfo[]> {
   const roots = [...(root.exit ? [] : [root.pid]), ...adoptedChildren()]
-  const members = native(() => channel.native.pinTree(roots))
-  const handles = members.map((m) => new ProcessHandle(channel, m.pid, m.token!))
-  options.onMembers?.(members.map(({ pid, ppid, command }) => ({ pid, ppid, command })))
+  const pinned = native(() => channel.native.pinTree(roots))
+  const handles = pinned.map(({ member, token }) => new ProcessHandle(channel, member.pid, token))
+  options.onMembers?.(pinned.map(({ member }) => member))
   for (const handle of handles) send(handle, signal)
   for (const handle of handles) send(handle, 'SIGCONT')
   const escalation =

@@ -4,9 +4,7 @@
 
 use std::sync::Arc;
 
-use exitwatch_core::{
-    Channel, Claim, Error as CoreError, Event, ExitStatus, Monitor, Target, WatchOptions,
-};
+use exitwatch_core::{Channel, Error as CoreError, ExitStatus, Monitor, WatchOptions};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
@@ -14,16 +12,24 @@ use napi_derive::napi;
 mod convert;
 mod stats;
 
-use convert::{to_pid, NativeCapabilities, NativeClaim, NativeExit, NativeTreeMember};
+use convert::{
+    to_pid, NativeCapabilities, NativeClaim, NativeExit, NativePinnedMember, NativeTreeMember,
+};
 use stats::NativeStats;
 
-/// Errors reach JavaScript as `[CODE] message`; the TypeScript layer turns the stable code
-/// into a typed `ExitwatchError` (napi-rs sets `err.code` only from its own statuses).
-fn js_error(err: CoreError) -> napi::Error {
-    napi::Error::new(
-        Status::GenericFailure,
-        format!("[{}] {}", err.code.as_str(), err.message),
-    )
+/// What the exported functions return: their errors carry a code as a string, which becomes
+/// the JavaScript error's `code`.
+type Result<T> = napi::Result<T, String>;
+
+/// A core error reaches JavaScript with its stable code (`ESRCH`, …) as `code` and the core's
+/// message; the TypeScript layer wraps it in a typed `ExitwatchError`.
+fn js_error(err: CoreError) -> napi::Error<String> {
+    napi::Error::new(err.code.as_str().to_string(), err.message)
+}
+
+/// A failure of napi itself keeps napi's status name as its code.
+fn napi_error(err: napi::Error) -> napi::Error<String> {
+    napi::Error::new(err.status.as_ref().to_owned(), err.reason)
 }
 
 fn monitor() -> Result<&'static Monitor> {
@@ -54,7 +60,8 @@ impl NativeChannel {
             .build_threadsafe_function::<()>()
             .callee_handled::<false>()
             .weak::<true>()
-            .build_callback(|_| Ok(()))?;
+            .build_callback(|_| Ok(()))
+            .map_err(napi_error)?;
         let on_ready = Arc::new(on_ready);
         let wake = on_ready.clone();
         let channel = monitor()?.channel(Some(Box::new(move || {
@@ -121,40 +128,25 @@ impl NativeChannel {
                 },
             )
             .map_err(js_error)?;
-        Ok(match claimed {
-            Claim::Exited(exit) => NativeClaim {
-                exit: Some(to_native(Event {
-                    target: Target::Subscription(subscription as u64),
-                    exit,
-                })),
-                token: None,
-            },
-            Claim::Running(token) => NativeClaim {
-                exit: None,
-                token: Some(token as i64),
-            },
-        })
+        Ok(NativeClaim::new(claimed, subscription as u64))
     }
 
     /// Pins `roots` and their descendants (watched and stopped); see the core's `pin_tree`.
     #[napi]
-    pub fn pin_tree(&self, roots: Vec<f64>) -> Result<Vec<NativeTreeMember>> {
+    pub fn pin_tree(&self, roots: Vec<f64>) -> Result<Vec<NativePinnedMember>> {
         let roots = roots
             .into_iter()
             .map(to_pid)
             .collect::<exitwatch_core::Result<Vec<i32>>>()
             .map_err(js_error)?;
         let pinned = self.channel.pin_tree(&roots).map_err(js_error)?;
-        Ok(pinned
-            .into_iter()
-            .map(|p| NativeTreeMember::new(p.member, Some(p.token as i64)))
-            .collect())
+        Ok(pinned.into_iter().map(Into::into).collect())
     }
 
     /// Every exit waiting for this environment, oldest first.
     #[napi]
     pub fn drain(&self) -> Vec<NativeExit> {
-        self.channel.drain().into_iter().map(to_native).collect()
+        self.channel.drain().into_iter().map(Into::into).collect()
     }
 
     /// Holds the event loop open (something is waiting for an exit) or releases it.
@@ -173,45 +165,12 @@ impl NativeChannel {
         };
         if status != napi::sys::Status::napi_ok {
             return Err(napi::Error::new(
-                Status::GenericFailure,
+                Status::GenericFailure.as_ref().to_owned(),
                 format!("could not change the event loop reference (napi status {status})"),
             ));
         }
         self.referenced = referenced;
         Ok(())
-    }
-}
-
-fn to_native(event: Event) -> NativeExit {
-    let (kind, target) = match event.target {
-        Target::Watch(token) => ("watch", token),
-        Target::Subscription(id) => ("subscription", id),
-    };
-    let exit = event.exit;
-    let (status, code, signal) = match exit.status {
-        ExitStatus::Exited { code } => ("exited", Some(code), None),
-        ExitStatus::Killed { signal } => ("killed", None, Some(signal)),
-        ExitStatus::Dumped { signal } => ("dumped", None, Some(signal)),
-        ExitStatus::Unknown => ("unknown", None, None),
-    };
-    NativeExit {
-        kind: kind.to_owned(),
-        target: target as i64,
-        pid: exit.pid,
-        id: exit.id.map(|id| id.to_string()),
-        status: status.to_owned(),
-        code,
-        signal,
-        source: exit.source.name().to_owned(),
-        exited_at_ms: exit
-            .exited_at
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs_f64() * 1000.0)
-            .unwrap_or(0.0),
-        monotonic_ns: BigInt::from(exit.monotonic_ns),
-        reaped: exit.reaped,
-        orphan: exit.orphan,
-        usage: exit.usage.map(Into::into),
     }
 }
 
@@ -282,10 +241,7 @@ pub fn resume_orphan_reaping() -> Result<()> {
 pub fn descendants(pid: f64) -> Result<Vec<NativeTreeMember>> {
     let pid = to_pid(pid).map_err(js_error)?;
     let members = monitor()?.descendants(pid).map_err(js_error)?;
-    Ok(members
-        .into_iter()
-        .map(|m| NativeTreeMember::new(m, None))
-        .collect())
+    Ok(members.into_iter().map(Into::into).collect())
 }
 
 /// Node's libuv owns SIGCHLD: the TypeScript layer forwards each one here.
