@@ -121,6 +121,8 @@ impl Monitor {
             reap_failed(child.pid);
             return Err(spawn_error(spec, step, io::Error::from_raw_os_error(errno)));
         }
+        #[cfg(feature = "fault-injection")]
+        self.shared.faults.delay_spawn_registration();
         let token = match self.register_spawned(child.pid, child.pidfd, inbox) {
             Ok(token) => token,
             Err(e) => {
@@ -700,7 +702,7 @@ unsafe fn install_descriptors(args: &ChildArgs) -> std::result::Result<(), i32> 
 }
 
 /// Marks every descriptor ≥ `first` close-on-exec: `close_range` (Linux 5.11), else the
-/// entries of /proc/self/fd, else each number up to `max_fd`.
+/// entries of /proc/self/fd, else each number below `max_fd`.
 unsafe fn mark_cloexec_from(first: RawFd, max_fd: RawFd) -> std::result::Result<(), i32> {
     let all = sys_result(libc::syscall(
         libc::SYS_close_range,
@@ -708,67 +710,71 @@ unsafe fn mark_cloexec_from(first: RawFd, max_fd: RawFd) -> std::result::Result<
         libc::c_uint::MAX,
         libc::CLOSE_RANGE_CLOEXEC,
     ));
-    if all.is_ok() {
+    if all.is_ok() || mark_listed_cloexec_from(first).is_ok() {
         return Ok(());
     }
+    for fd in first..max_fd {
+        let _ = libc::syscall(libc::SYS_fcntl, fd, libc::F_SETFD, libc::FD_CLOEXEC);
+    }
+    Ok(())
+}
+
+/// Marks the descriptors ≥ `first` listed in /proc/self/fd close-on-exec, reading the
+/// directory with `getdents64` into a buffer on the stack.
+unsafe fn mark_listed_cloexec_from(first: RawFd) -> std::result::Result<(), i32> {
     let dir = sys_result(libc::syscall(
         libc::SYS_openat,
         libc::AT_FDCWD,
         c"/proc/self/fd".as_ptr(),
         libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-    ));
-    let Ok(dir) = dir else {
-        for fd in first..max_fd {
-            let _ = libc::syscall(libc::SYS_fcntl, fd, libc::F_SETFD, libc::FD_CLOEXEC);
-        }
-        return Ok(());
-    };
+    ))?;
     let mut buffer = [0u8; 2048];
-    loop {
-        let n = sys_result(libc::syscall(
+    let listed = loop {
+        let n = match sys_result(libc::syscall(
             libc::SYS_getdents64,
             dir,
             buffer.as_mut_ptr(),
             buffer.len(),
-        ))?;
-        if n == 0 {
-            break;
-        }
+        )) {
+            Ok(0) => break Ok(()),
+            Ok(n) => n as usize,
+            Err(e) => break Err(e),
+        };
         let mut offset = 0usize;
-        while offset + 19 < n as usize {
-            // struct linux_dirent64: ino u64, off i64, reclen u16, type u8, name.
+        // struct linux_dirent64: ino u64, off i64, reclen u16, type u8, then the name.
+        while offset + DIRENT_NAME_OFFSET < n {
             let entry = buffer.as_ptr().add(offset);
             let reclen = std::ptr::read_unaligned(entry.add(16).cast::<u16>()) as usize;
             if reclen == 0 {
                 break;
             }
-            if let Some(fd) = parse_fd(entry.add(19), reclen.saturating_sub(19)) {
-                if fd >= first && fd as libc::c_long != dir {
+            let name = entry.add(DIRENT_NAME_OFFSET);
+            let name_len = reclen
+                .saturating_sub(DIRENT_NAME_OFFSET)
+                .min(n - offset - DIRENT_NAME_OFFSET);
+            if let Some(fd) = parse_fd(std::slice::from_raw_parts(name, name_len)) {
+                if fd >= first && libc::c_long::from(fd) != dir {
                     let _ = libc::syscall(libc::SYS_fcntl, fd, libc::F_SETFD, libc::FD_CLOEXEC);
                 }
             }
             offset += reclen;
         }
-    }
+    };
     let _ = libc::syscall(libc::SYS_close, dir);
-    Ok(())
+    listed
 }
+
+const DIRENT_NAME_OFFSET: usize = 19;
 
 /// The descriptor number a NUL-terminated /proc/self/fd entry name spells ("." and ".." are
 /// not numbers).
-unsafe fn parse_fd(name: *const u8, max_len: usize) -> Option<RawFd> {
+fn parse_fd(name: &[u8]) -> Option<RawFd> {
     let mut value: RawFd = 0;
     let mut digits = 0;
-    for i in 0..max_len {
-        let byte = *name.add(i);
-        match byte {
-            0 => break,
-            b'0'..=b'9' => {
-                value = value.checked_mul(10)?.checked_add((byte - b'0') as RawFd)?;
-                digits += 1;
-            }
-            _ => return None,
-        }
+    for &byte in name.iter().take_while(|b| **b != 0) {
+        let digit = byte.checked_sub(b'0').filter(|d| *d <= 9)?;
+        value = value.checked_mul(10)?.checked_add(RawFd::from(digit))?;
+        digits += 1;
     }
     (digits > 0).then_some(value)
 }
@@ -797,5 +803,48 @@ unsafe fn exec_first_candidate(args: &ChildArgs) -> i32 {
         libc::EACCES
     } else {
         last
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptor_names_parse_and_dots_do_not() {
+        assert_eq!(parse_fd(b"0\0"), Some(0));
+        assert_eq!(parse_fd(b"1234\0\0\0"), Some(1234));
+        assert_eq!(parse_fd(b".\0"), None);
+        assert_eq!(parse_fd(b"..\0"), None);
+        assert_eq!(parse_fd(b"\0"), None);
+        assert_eq!(parse_fd(b"99999999999\0"), None, "overflow");
+    }
+
+    fn is_cloexec(fd: RawFd) -> bool {
+        // SAFETY: F_GETFD only inspects the descriptor.
+        unsafe { libc::fcntl(fd, libc::F_GETFD) & libc::FD_CLOEXEC != 0 }
+    }
+
+    /// The fallback for kernels without `close_range(CLOSE_RANGE_CLOEXEC)`, run on this
+    /// process: only descriptors at or above `first` change.
+    #[test]
+    fn the_proc_listing_fallback_marks_descriptors_from_first_on() {
+        // SAFETY: valid paths; both descriptors are closed below.
+        let (low, high) = unsafe {
+            let low = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
+            let high = libc::fcntl(low, libc::F_DUPFD, 900);
+            (low, high)
+        };
+        assert!(low > 2 && high >= 900);
+        assert!(!is_cloexec(low) && !is_cloexec(high));
+        // SAFETY: raw system calls on this process's own descriptor table.
+        unsafe { mark_listed_cloexec_from(900) }.unwrap();
+        assert!(!is_cloexec(low), "below first: untouched");
+        assert!(is_cloexec(high));
+        // SAFETY: our own descriptors.
+        unsafe {
+            libc::close(low);
+            libc::close(high);
+        }
     }
 }
