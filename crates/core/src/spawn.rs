@@ -24,7 +24,7 @@
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
 use std::sync::Arc;
@@ -106,11 +106,12 @@ impl Monitor {
         let program = Program::prepare(spec)?;
         validate_stdio(&spec.stdio)?;
         let stdio = StdioPlan::open(&spec.stdio).map_err(|e| spawn_error(spec, Step::Stdio, e))?;
-        let stack = ChildStack::new().map_err(|e| spawn_error(spec, Step::Clone, e))?;
         let want_pidfd = self.shared.caps.engine == Engine::Pidfd;
         let _spawning = SpawnInProgress::begin();
-        let child = clone_child(&program, &stdio, spec, &stack, want_pidfd)
-            .map_err(|e| spawn_error(spec, Step::Clone, e))?;
+        let child = ChildStack::with_this_threads(|stack| {
+            clone_child(&program, &stdio, spec, stack, want_pidfd)
+        })
+        .map_err(|e| spawn_error(spec, Step::Clone, e))?;
         let StdioPlan {
             parent_ends,
             child_ends,
@@ -220,21 +221,13 @@ impl Program {
             .chain(spec.args.iter().map(OsString::as_os_str))
             .map(|a| c_string(a, "an argument"))
             .collect::<Result<Vec<_>>>()?;
-        let env: Vec<OsString> = match &spec.env {
-            Some(env) => env.clone(),
-            None => std::env::vars_os()
-                .map(|(k, v)| {
-                    let mut entry = k;
-                    entry.push("=");
-                    entry.push(v);
-                    entry
-                })
-                .collect(),
+        let env = match &spec.env {
+            Some(env) => env
+                .iter()
+                .map(|e| c_string(e, "an environment entry"))
+                .collect::<Result<Vec<_>>>()?,
+            None => std::env::vars_os().map(environment_entry).collect(),
         };
-        let env = env
-            .iter()
-            .map(|e| c_string(e, "an environment entry"))
-            .collect::<Result<Vec<_>>>()?;
         let cwd = spec
             .cwd
             .as_deref()
@@ -266,6 +259,15 @@ impl Program {
             cwd,
         })
     }
+}
+
+/// `KEY=value` of a variable of this process's environment (which holds no NUL byte).
+fn environment_entry((key, value): (OsString, OsString)) -> CString {
+    let mut entry = key.into_vec();
+    entry.reserve_exact(value.len() + 2);
+    entry.push(b'=');
+    entry.extend_from_slice(value.as_bytes());
+    CString::new(entry).expect("environment variables hold no NUL byte")
 }
 
 /// glibc's and musl's `execvp` search path when `PATH` is unset.
@@ -415,6 +417,22 @@ impl ChildStack {
         }
     }
 
+    /// Runs `f` with this thread's child stack, mapped on its first spawn and kept for the
+    /// next (a thread runs one spawn at a time: `clone` suspends it until the child execs).
+    fn with_this_threads<T>(f: impl FnOnce(&ChildStack) -> io::Result<T>) -> io::Result<T> {
+        thread_local! {
+            static STACK: std::cell::RefCell<Option<ChildStack>> =
+                const { std::cell::RefCell::new(None) };
+        }
+        let stack = match STACK.with(|s| s.borrow_mut().take()) {
+            Some(stack) => stack,
+            None => ChildStack::new()?,
+        };
+        let result = f(&stack);
+        STACK.with(|s| *s.borrow_mut() = Some(stack));
+        result
+    }
+
     /// The highest address: the stack grows down on every Linux target we build.
     fn top(&self) -> *mut libc::c_void {
         // SAFETY: one past the end of the mapping, 16-byte aligned (page-aligned base).
@@ -424,7 +442,7 @@ impl ChildStack {
 
 impl Drop for ChildStack {
     fn drop(&mut self) {
-        // SAFETY: our own mapping, no longer used (the child has exec'd or exited).
+        // SAFETY: our own mapping, no longer used (its thread is exiting).
         unsafe { libc::munmap(self.base, STACK_SIZE) };
     }
 }
