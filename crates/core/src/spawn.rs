@@ -53,7 +53,7 @@ pub enum Stdio {
 #[derive(Debug, Clone)]
 pub struct SpawnSpec {
     /// Looked up in `PATH` (of `env` if given, else the current environment) like `execvp`
-    /// when it has no '/'.
+    /// when it has no '/'. A relative path is relative to `cwd` when that is given.
     pub file: OsString,
     /// `argv[1..]`.
     pub args: Vec<OsString>,
@@ -157,19 +157,18 @@ enum Step {
 }
 
 impl Step {
+    /// The step a child reported (`Exec` for anything unexpected: it is the last one).
     fn from_u8(value: u8) -> Step {
-        [
-            Step::Stdio,
-            Step::Clone,
-            Step::Setsid,
-            Step::Descriptors,
-            Step::Chdir,
-            Step::Setgid,
-            Step::Setuid,
-        ]
-        .into_iter()
-        .find(|s| *s as u8 == value)
-        .unwrap_or(Step::Exec)
+        match value {
+            1 => Step::Stdio,
+            2 => Step::Clone,
+            3 => Step::Setsid,
+            4 => Step::Descriptors,
+            5 => Step::Chdir,
+            6 => Step::Setgid,
+            7 => Step::Setuid,
+            _ => Step::Exec,
+        }
     }
 }
 
@@ -505,33 +504,44 @@ fn clone_child(
         failed_step: AtomicU8::new(0),
         errno: AtomicI32::new(0),
     };
-    let mut flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
-    if want_pidfd {
-        flags |= libc::CLONE_PIDFD;
-    }
+    let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
     let mut pidfd: libc::c_int = -1;
-    // Every signal blocked across `clone`: a handler of the parent must never run in the
-    // child, which shares its memory. The child unblocks them once its handlers are reset.
-    let previous_mask = block_all_signals();
-    // SAFETY: `child_main` only reads `args` (alive until `clone` returns, since CLONE_VFORK
-    // suspends us until the child has exec'd or exited) and runs on its own stack.
-    // `&mut pidfd` is where CLONE_PIDFD stores the pidfd; the TLS and child tid are unused.
-    let pid = unsafe {
-        libc::clone(
-            child_main,
-            stack.top(),
-            flags,
-            std::ptr::addr_of!(args).cast_mut().cast(),
-            &mut pidfd as *mut libc::c_int,
-            std::ptr::null_mut::<libc::c_void>(),
-            std::ptr::null_mut::<libc::c_int>(),
-        )
+    let mut clone_with = |flags: libc::c_int| {
+        // Every signal blocked across `clone`: a handler of the parent must never run in the
+        // child, which shares its memory. The child unblocks them once its handlers are reset.
+        let previous_mask = block_all_signals();
+        // SAFETY: `child_main` only reads `args` (alive until `clone` returns, since
+        // CLONE_VFORK suspends us until the child has exec'd or exited) and runs on its own
+        // stack. `&mut pidfd` is where CLONE_PIDFD stores the pidfd; TLS and child tid are
+        // unused.
+        let pid = unsafe {
+            libc::clone(
+                child_main,
+                stack.top(),
+                flags,
+                std::ptr::addr_of!(args).cast_mut().cast(),
+                &mut pidfd as *mut libc::c_int,
+                std::ptr::null_mut::<libc::c_void>(),
+                std::ptr::null_mut::<libc::c_int>(),
+            )
+        };
+        let clone_error = io::Error::last_os_error();
+        restore_signals(previous_mask);
+        if pid < 0 {
+            Err(clone_error)
+        } else {
+            Ok(pid)
+        }
     };
-    let clone_error = io::Error::last_os_error();
-    restore_signals(previous_mask);
-    if pid < 0 {
-        return Err(clone_error);
-    }
+    let pid = if want_pidfd {
+        // A sandbox that refuses the flag (EINVAL) still spawns, and `pidfd_open` pins.
+        clone_with(flags | libc::CLONE_PIDFD).or_else(|e| match e.raw_os_error() {
+            Some(libc::EINVAL) => clone_with(flags),
+            _ => Err(e),
+        })?
+    } else {
+        clone_with(flags)?
+    };
     // SAFETY: CLONE_PIDFD stored a fresh, close-on-exec descriptor we own (a kernel that
     // ignores the flag leaves -1).
     let pidfd = (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) });
@@ -827,6 +837,23 @@ unsafe fn exec_first_candidate(args: &ChildArgs) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_step_survives_the_trip_through_shared_memory() {
+        let steps = [
+            Step::Stdio,
+            Step::Clone,
+            Step::Setsid,
+            Step::Descriptors,
+            Step::Chdir,
+            Step::Setgid,
+            Step::Setuid,
+            Step::Exec,
+        ];
+        for step in steps {
+            assert_eq!(Step::from_u8(step as u8), step);
+        }
+    }
 
     #[test]
     fn descriptor_names_parse_and_dots_do_not() {
