@@ -10,6 +10,7 @@ use crate::error::Result;
 use crate::exit::ExitInfo;
 use crate::inbox::{Event, Inbox, Waker};
 use crate::monitor::{Monitor, WatchOptions};
+use crate::spawn::{SpawnSpec, Spawned};
 use crate::tree::PinnedMember;
 
 /// What a claim found: the exit, if the process already exited during the subscription, or
@@ -79,6 +80,12 @@ impl Channel<'_> {
     /// `Monitor::pin_tree`).
     pub fn pin_tree(&self, roots: &[i32]) -> Result<Vec<PinnedMember>> {
         self.monitor.pin_tree(roots, &self.inbox)
+    }
+
+    /// Starts `spec` as a child owned by the monitor (watched and reaped by it); its exit is
+    /// delivered here as `Target::Watch(spawned.token)` (see `Monitor::spawn`).
+    pub fn spawn(&self, spec: &SpawnSpec) -> Result<Spawned> {
+        self.monitor.spawn(spec, &self.inbox)
     }
 
     /// Every event waiting, oldest first.

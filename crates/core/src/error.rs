@@ -37,6 +37,16 @@ impl ErrorCode {
         }
     }
 
+    /// The code of a spawn that failed with `errno`: as `from_errno`, except that a denied
+    /// execution keeps its own name (`EACCES`, not `EPERM`) so callers can tell it from a
+    /// refused uid/gid change.
+    pub fn of_spawn_errno(errno: i32) -> Self {
+        match errno {
+            libc::EACCES => ErrorCode::Errno(libc::EACCES),
+            other => ErrorCode::from_errno(other),
+        }
+    }
+
     /// The stable code: `ESRCH`, `EMFILE`, `EPERM`, `ENOSYS`, `EINVAL`, or another errno's
     /// symbolic name; `E<number>` for a number Linux does not define.
     pub fn as_str(self) -> Cow<'static, str> {

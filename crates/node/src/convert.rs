@@ -236,4 +236,3 @@ impl From<&Capabilities> for NativeCapabilities {
         }
     }
 }
-

@@ -10,11 +10,13 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
 mod convert;
+mod spawn;
 mod stats;
 
 use convert::{
     to_pid, NativeCapabilities, NativeClaim, NativeExit, NativePinnedMember, NativeTreeMember,
 };
+use spawn::{NativeSpawnSpec, NativeSpawned};
 use stats::NativeStats;
 
 /// What the exported functions return: their errors carry a code as a string, which becomes
@@ -87,6 +89,15 @@ impl NativeChannel {
         };
         let token = self.channel.watch(pid, options).map_err(js_error)?;
         Ok(token as i64)
+    }
+
+    /// Starts a child that exitwatch owns and reaps; its exit arrives under the returned
+    /// token, like a `watch` with `reap`.
+    #[napi]
+    pub fn spawn(&self, spec: NativeSpawnSpec) -> Result<NativeSpawned> {
+        let spec = spec.to_core().map_err(js_error)?;
+        let spawned = self.channel.spawn(&spec).map_err(js_error)?;
+        Ok(spawned.into())
     }
 
     /// Stops a watch; its exit is never delivered after this returns.
