@@ -3,9 +3,10 @@
 // checked, and the parent's ends of the pipes become Node streams.
 import { closeSync } from 'node:fs'
 import { Socket } from 'node:net'
-import type { Readable, Writable } from 'node:stream'
+import type { Readable, Stream, Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import type { Channel } from './channel.js'
+import { recordSpawned } from './child-process-hooks.js'
 import { ExitwatchError, invalid, native } from './errors.js'
 import { ProcessHandle } from './handle.js'
 import type { NativeSpawnSpec, NativeStdio } from './native.js'
@@ -21,9 +22,9 @@ export type StdioEntry =
   | 'ignore'
   /** An open descriptor of this process. */
   | number
-  /** A stream with a descriptor: `process.stdout`, an opened fs stream, a `net.Socket`. */
+  /** A stream with a descriptor: `process.stdout`, an fs stream once open, a connected `net.Socket`. */
+  | Stream
   | { readonly fd: number }
-  | Socket
   /** The default: 'pipe' for 0, 1, 2; 'ignore' above. */
   | null
   | undefined
@@ -126,6 +127,7 @@ export function spawnProcess(
   const spawned = native(() => channel.native.spawn(spec))
   const pipes = socketsFor(spawned.fds)
   const child = new SpawnedProcess(channel, spawned.pid, spawned.token, pipes)
+  recordSpawned(child.pid, child.exited)
   killOnAbortOrTimeout(child, signal, timeoutMs, killSignal)
   return child
 }
@@ -136,16 +138,19 @@ export function checkSpawn(
   argsOrOptions?: readonly string[] | SpawnOptions,
   maybeOptions?: SpawnOptions,
 ): CheckedSpawn {
-  const [args, options] = Array.isArray(argsOrOptions)
-    ? [argsOrOptions as readonly string[], maybeOptions ?? {}]
-    : [[], (argsOrOptions as SpawnOptions | undefined) ?? maybeOptions ?? {}]
+  // As child_process: spawn(file, options) and spawn(file, null, options) work too.
+  const args: readonly unknown[] = Array.isArray(argsOrOptions) ? argsOrOptions : []
+  const given: unknown = Array.isArray(argsOrOptions) || argsOrOptions === null || argsOrOptions === undefined ? maybeOptions : argsOrOptions
+  const options = given === undefined ? {} : given
   if (options === null || typeof options !== 'object') throw invalid(`options must be an object, not ${describe(options)}`)
-  checkText(file, 'file')
-  if (file === '') throw invalid('file must not be empty')
-  args.forEach((arg, i) => checkText(arg, `args[${i}]`))
+  return checkOptions(file, args, options)
+}
+
+function checkOptions(file: unknown, args: readonly unknown[], options: SpawnOptions): CheckedSpawn {
+  if (checkText(file, 'file') === '') throw invalid('file must not be empty')
   const spec: NativeSpawnSpec = {
-    file,
-    args: [...args],
+    file: file as string,
+    args: args.map((arg, i) => checkText(arg, `args[${i}]`)),
     env: environment(options.env ?? process.env),
     stdio: stdio(options.stdio ?? 'pipe'),
     detached: checkBoolean(options.detached ?? false, 'detached'),
@@ -216,7 +221,7 @@ function stdioEntry(entry: StdioEntry, i: number): NativeStdio {
   } else if (typeof entry === 'number') {
     return { kind: 'fd', fd: descriptor(entry, `stdio[${i}]`) }
   } else if (typeof entry === 'object') {
-    const fd = 'fd' in entry ? entry.fd : socketDescriptor(entry)
+    const fd = 'fd' in entry ? (entry as { fd: unknown }).fd : socketDescriptor(entry)
     if (typeof fd === 'number') return { kind: 'fd', fd: descriptor(fd, `stdio[${i}].fd`) }
     throw invalid(`stdio[${i}] is a stream without a descriptor (an fs stream has one after 'open')`)
   }
