@@ -25,6 +25,8 @@ export type ExitwatchErrorCode =
   | 'E2BIG'
   /** Spawn: a path component (of the file or of `cwd`) is not a directory. */
   | 'ENOTDIR'
+  /** Spawn: out of processes (`RLIMIT_NPROC`, `pids.max`) or memory for a new one. */
+  | 'EAGAIN'
 
 const CODES: ReadonlySet<string> = new Set([
   'ESRCH',
@@ -38,6 +40,7 @@ const CODES: ReadonlySet<string> = new Set([
   'ENOEXEC',
   'E2BIG',
   'ENOTDIR',
+  'EAGAIN',
 ])
 
 /** Every error exitwatch throws or rejects with. */
