@@ -24,7 +24,7 @@
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
 use std::sync::Arc;
@@ -53,7 +53,7 @@ pub enum Stdio {
 #[derive(Debug, Clone)]
 pub struct SpawnSpec {
     /// Looked up in `PATH` (of `env` if given, else the current environment) like `execvp`
-    /// when it has no '/'.
+    /// when it has no '/'. A relative path is relative to `cwd` when that is given.
     pub file: OsString,
     /// `argv[1..]`.
     pub args: Vec<OsString>,
@@ -106,11 +106,12 @@ impl Monitor {
         let program = Program::prepare(spec)?;
         validate_stdio(&spec.stdio)?;
         let stdio = StdioPlan::open(&spec.stdio).map_err(|e| spawn_error(spec, Step::Stdio, e))?;
-        let stack = ChildStack::new().map_err(|e| spawn_error(spec, Step::Clone, e))?;
         let want_pidfd = self.shared.caps.engine == Engine::Pidfd;
         let _spawning = SpawnInProgress::begin();
-        let child = clone_child(&program, &stdio, spec, &stack, want_pidfd)
-            .map_err(|e| spawn_error(spec, Step::Clone, e))?;
+        let child = ChildStack::with_this_threads(|stack| {
+            clone_child(&program, &stdio, spec, stack, want_pidfd)
+        })
+        .map_err(|e| spawn_error(spec, Step::Clone, e))?;
         let StdioPlan {
             parent_ends,
             child_ends,
@@ -121,6 +122,8 @@ impl Monitor {
             reap_failed(child.pid);
             return Err(spawn_error(spec, step, io::Error::from_raw_os_error(errno)));
         }
+        #[cfg(feature = "fault-injection")]
+        self.shared.faults.delay_spawn_registration();
         let token = match self.register_spawned(child.pid, child.pidfd, inbox) {
             Ok(token) => token,
             Err(e) => {
@@ -154,19 +157,18 @@ enum Step {
 }
 
 impl Step {
+    /// The step a child reported (`Exec` for anything unexpected: it is the last one).
     fn from_u8(value: u8) -> Step {
-        [
-            Step::Stdio,
-            Step::Clone,
-            Step::Setsid,
-            Step::Descriptors,
-            Step::Chdir,
-            Step::Setgid,
-            Step::Setuid,
-        ]
-        .into_iter()
-        .find(|s| *s as u8 == value)
-        .unwrap_or(Step::Exec)
+        match value {
+            1 => Step::Stdio,
+            2 => Step::Clone,
+            3 => Step::Setsid,
+            4 => Step::Descriptors,
+            5 => Step::Chdir,
+            6 => Step::Setgid,
+            7 => Step::Setuid,
+            _ => Step::Exec,
+        }
     }
 }
 
@@ -218,21 +220,13 @@ impl Program {
             .chain(spec.args.iter().map(OsString::as_os_str))
             .map(|a| c_string(a, "an argument"))
             .collect::<Result<Vec<_>>>()?;
-        let env: Vec<OsString> = match &spec.env {
-            Some(env) => env.clone(),
-            None => std::env::vars_os()
-                .map(|(k, v)| {
-                    let mut entry = k;
-                    entry.push("=");
-                    entry.push(v);
-                    entry
-                })
-                .collect(),
+        let env = match &spec.env {
+            Some(env) => env
+                .iter()
+                .map(|e| c_string(e, "an environment entry"))
+                .collect::<Result<Vec<_>>>()?,
+            None => std::env::vars_os().map(environment_entry).collect(),
         };
-        let env = env
-            .iter()
-            .map(|e| c_string(e, "an environment entry"))
-            .collect::<Result<Vec<_>>>()?;
         let cwd = spec
             .cwd
             .as_deref()
@@ -264,6 +258,15 @@ impl Program {
             cwd,
         })
     }
+}
+
+/// `KEY=value` of a variable of this process's environment (which holds no NUL byte).
+fn environment_entry((key, value): (OsString, OsString)) -> CString {
+    let mut entry = key.into_vec();
+    entry.reserve_exact(value.len() + 2);
+    entry.push(b'=');
+    entry.extend_from_slice(value.as_bytes());
+    CString::new(entry).expect("environment variables hold no NUL byte")
 }
 
 /// glibc's and musl's `execvp` search path when `PATH` is unset.
@@ -413,6 +416,22 @@ impl ChildStack {
         }
     }
 
+    /// Runs `f` with this thread's child stack, mapped on its first spawn and kept for the
+    /// next (a thread runs one spawn at a time: `clone` suspends it until the child execs).
+    fn with_this_threads<T>(f: impl FnOnce(&ChildStack) -> io::Result<T>) -> io::Result<T> {
+        thread_local! {
+            static STACK: std::cell::RefCell<Option<ChildStack>> =
+                const { std::cell::RefCell::new(None) };
+        }
+        let stack = match STACK.with(|s| s.borrow_mut().take()) {
+            Some(stack) => stack,
+            None => ChildStack::new()?,
+        };
+        let result = f(&stack);
+        STACK.with(|s| *s.borrow_mut() = Some(stack));
+        result
+    }
+
     /// The highest address: the stack grows down on every Linux target we build.
     fn top(&self) -> *mut libc::c_void {
         // SAFETY: one past the end of the mapping, 16-byte aligned (page-aligned base).
@@ -422,7 +441,7 @@ impl ChildStack {
 
 impl Drop for ChildStack {
     fn drop(&mut self) {
-        // SAFETY: our own mapping, no longer used (the child has exec'd or exited).
+        // SAFETY: our own mapping, no longer used (its thread is exiting).
         unsafe { libc::munmap(self.base, STACK_SIZE) };
     }
 }
@@ -485,33 +504,44 @@ fn clone_child(
         failed_step: AtomicU8::new(0),
         errno: AtomicI32::new(0),
     };
-    let mut flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
-    if want_pidfd {
-        flags |= libc::CLONE_PIDFD;
-    }
+    let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
     let mut pidfd: libc::c_int = -1;
-    // Every signal blocked across `clone`: a handler of the parent must never run in the
-    // child, which shares its memory. The child unblocks them once its handlers are reset.
-    let previous_mask = block_all_signals();
-    // SAFETY: `child_main` only reads `args` (alive until `clone` returns, since CLONE_VFORK
-    // suspends us until the child has exec'd or exited) and runs on its own stack.
-    // `&mut pidfd` is where CLONE_PIDFD stores the pidfd; the TLS and child tid are unused.
-    let pid = unsafe {
-        libc::clone(
-            child_main,
-            stack.top(),
-            flags,
-            std::ptr::addr_of!(args).cast_mut().cast(),
-            &mut pidfd as *mut libc::c_int,
-            std::ptr::null_mut::<libc::c_void>(),
-            std::ptr::null_mut::<libc::c_int>(),
-        )
+    let mut clone_with = |flags: libc::c_int| {
+        // Every signal blocked across `clone`: a handler of the parent must never run in the
+        // child, which shares its memory. The child unblocks them once its handlers are reset.
+        let previous_mask = block_all_signals();
+        // SAFETY: `child_main` only reads `args` (alive until `clone` returns, since
+        // CLONE_VFORK suspends us until the child has exec'd or exited) and runs on its own
+        // stack. `&mut pidfd` is where CLONE_PIDFD stores the pidfd; TLS and child tid are
+        // unused.
+        let pid = unsafe {
+            libc::clone(
+                child_main,
+                stack.top(),
+                flags,
+                std::ptr::addr_of!(args).cast_mut().cast(),
+                &mut pidfd as *mut libc::c_int,
+                std::ptr::null_mut::<libc::c_void>(),
+                std::ptr::null_mut::<libc::c_int>(),
+            )
+        };
+        let clone_error = io::Error::last_os_error();
+        restore_signals(previous_mask);
+        if pid < 0 {
+            Err(clone_error)
+        } else {
+            Ok(pid)
+        }
     };
-    let clone_error = io::Error::last_os_error();
-    restore_signals(previous_mask);
-    if pid < 0 {
-        return Err(clone_error);
-    }
+    let pid = if want_pidfd {
+        // A sandbox that refuses the flag (EINVAL) still spawns, and `pidfd_open` pins.
+        clone_with(flags | libc::CLONE_PIDFD).or_else(|e| match e.raw_os_error() {
+            Some(libc::EINVAL) => clone_with(flags),
+            _ => Err(e),
+        })?
+    } else {
+        clone_with(flags)?
+    };
     // SAFETY: CLONE_PIDFD stored a fresh, close-on-exec descriptor we own (a kernel that
     // ignores the flag leaves -1).
     let pidfd = (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) });
@@ -700,7 +730,7 @@ unsafe fn install_descriptors(args: &ChildArgs) -> std::result::Result<(), i32> 
 }
 
 /// Marks every descriptor ≥ `first` close-on-exec: `close_range` (Linux 5.11), else the
-/// entries of /proc/self/fd, else each number up to `max_fd`.
+/// entries of /proc/self/fd, else each number below `max_fd`.
 unsafe fn mark_cloexec_from(first: RawFd, max_fd: RawFd) -> std::result::Result<(), i32> {
     let all = sys_result(libc::syscall(
         libc::SYS_close_range,
@@ -708,67 +738,71 @@ unsafe fn mark_cloexec_from(first: RawFd, max_fd: RawFd) -> std::result::Result<
         libc::c_uint::MAX,
         libc::CLOSE_RANGE_CLOEXEC,
     ));
-    if all.is_ok() {
+    if all.is_ok() || mark_listed_cloexec_from(first).is_ok() {
         return Ok(());
     }
+    for fd in first..max_fd {
+        let _ = libc::syscall(libc::SYS_fcntl, fd, libc::F_SETFD, libc::FD_CLOEXEC);
+    }
+    Ok(())
+}
+
+/// Marks the descriptors ≥ `first` listed in /proc/self/fd close-on-exec, reading the
+/// directory with `getdents64` into a buffer on the stack.
+unsafe fn mark_listed_cloexec_from(first: RawFd) -> std::result::Result<(), i32> {
     let dir = sys_result(libc::syscall(
         libc::SYS_openat,
         libc::AT_FDCWD,
         c"/proc/self/fd".as_ptr(),
         libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-    ));
-    let Ok(dir) = dir else {
-        for fd in first..max_fd {
-            let _ = libc::syscall(libc::SYS_fcntl, fd, libc::F_SETFD, libc::FD_CLOEXEC);
-        }
-        return Ok(());
-    };
+    ))?;
     let mut buffer = [0u8; 2048];
-    loop {
-        let n = sys_result(libc::syscall(
+    let listed = loop {
+        let n = match sys_result(libc::syscall(
             libc::SYS_getdents64,
             dir,
             buffer.as_mut_ptr(),
             buffer.len(),
-        ))?;
-        if n == 0 {
-            break;
-        }
+        )) {
+            Ok(0) => break Ok(()),
+            Ok(n) => n as usize,
+            Err(e) => break Err(e),
+        };
         let mut offset = 0usize;
-        while offset + 19 < n as usize {
-            // struct linux_dirent64: ino u64, off i64, reclen u16, type u8, name.
+        // struct linux_dirent64: ino u64, off i64, reclen u16, type u8, then the name.
+        while offset + DIRENT_NAME_OFFSET < n {
             let entry = buffer.as_ptr().add(offset);
             let reclen = std::ptr::read_unaligned(entry.add(16).cast::<u16>()) as usize;
             if reclen == 0 {
                 break;
             }
-            if let Some(fd) = parse_fd(entry.add(19), reclen.saturating_sub(19)) {
-                if fd >= first && fd as libc::c_long != dir {
+            let name = entry.add(DIRENT_NAME_OFFSET);
+            let name_len = reclen
+                .saturating_sub(DIRENT_NAME_OFFSET)
+                .min(n - offset - DIRENT_NAME_OFFSET);
+            if let Some(fd) = parse_fd(std::slice::from_raw_parts(name, name_len)) {
+                if fd >= first && libc::c_long::from(fd) != dir {
                     let _ = libc::syscall(libc::SYS_fcntl, fd, libc::F_SETFD, libc::FD_CLOEXEC);
                 }
             }
             offset += reclen;
         }
-    }
+    };
     let _ = libc::syscall(libc::SYS_close, dir);
-    Ok(())
+    listed
 }
+
+const DIRENT_NAME_OFFSET: usize = 19;
 
 /// The descriptor number a NUL-terminated /proc/self/fd entry name spells ("." and ".." are
 /// not numbers).
-unsafe fn parse_fd(name: *const u8, max_len: usize) -> Option<RawFd> {
+fn parse_fd(name: &[u8]) -> Option<RawFd> {
     let mut value: RawFd = 0;
     let mut digits = 0;
-    for i in 0..max_len {
-        let byte = *name.add(i);
-        match byte {
-            0 => break,
-            b'0'..=b'9' => {
-                value = value.checked_mul(10)?.checked_add((byte - b'0') as RawFd)?;
-                digits += 1;
-            }
-            _ => return None,
-        }
+    for &byte in name.iter().take_while(|b| **b != 0) {
+        let digit = byte.checked_sub(b'0').filter(|d| *d <= 9)?;
+        value = value.checked_mul(10)?.checked_add(RawFd::from(digit))?;
+        digits += 1;
     }
     (digits > 0).then_some(value)
 }
@@ -797,5 +831,65 @@ unsafe fn exec_first_candidate(args: &ChildArgs) -> i32 {
         libc::EACCES
     } else {
         last
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_step_survives_the_trip_through_shared_memory() {
+        let steps = [
+            Step::Stdio,
+            Step::Clone,
+            Step::Setsid,
+            Step::Descriptors,
+            Step::Chdir,
+            Step::Setgid,
+            Step::Setuid,
+            Step::Exec,
+        ];
+        for step in steps {
+            assert_eq!(Step::from_u8(step as u8), step);
+        }
+    }
+
+    #[test]
+    fn descriptor_names_parse_and_dots_do_not() {
+        assert_eq!(parse_fd(b"0\0"), Some(0));
+        assert_eq!(parse_fd(b"1234\0\0\0"), Some(1234));
+        assert_eq!(parse_fd(b".\0"), None);
+        assert_eq!(parse_fd(b"..\0"), None);
+        assert_eq!(parse_fd(b"\0"), None);
+        assert_eq!(parse_fd(b"99999999999\0"), None, "overflow");
+    }
+
+    fn is_cloexec(fd: RawFd) -> bool {
+        // SAFETY: F_GETFD only inspects the descriptor.
+        unsafe { libc::fcntl(fd, libc::F_GETFD) & libc::FD_CLOEXEC != 0 }
+    }
+
+    /// The fallback for kernels without `close_range(CLOSE_RANGE_CLOEXEC)`, run on this
+    /// process: only descriptors at or above `first` change.
+    #[test]
+    fn the_proc_listing_fallback_marks_descriptors_from_first_on() {
+        // SAFETY: valid paths; both descriptors are closed below.
+        let (low, high) = unsafe {
+            let low = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
+            let high = libc::fcntl(low, libc::F_DUPFD, 900);
+            (low, high)
+        };
+        assert!(low > 2 && high >= 900);
+        assert!(!is_cloexec(low) && !is_cloexec(high));
+        // SAFETY: raw system calls on this process's own descriptor table.
+        unsafe { mark_listed_cloexec_from(900) }.unwrap();
+        assert!(!is_cloexec(low), "below first: untouched");
+        assert!(is_cloexec(high));
+        // SAFETY: our own descriptors.
+        unsafe {
+            libc::close(low);
+            libc::close(high);
+        }
     }
 }

@@ -355,6 +355,35 @@ fn bad_input_is_einval() {
 }
 
 #[test]
+fn uid_and_gid_are_switched_or_refused_with_eperm() {
+    let _serial = serial();
+    let mut spec = sh_spec(
+        "id -u; id -g; id -G",
+        vec![Stdio::Ignore, Stdio::Pipe, Stdio::Inherit],
+    );
+    spec.uid = Some(65534);
+    spec.gid = Some(65534);
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        // A supplementary group of ours, which the child must not keep.
+        let groups = [4321 as libc::gid_t];
+        // SAFETY: a valid one-element array; undone below.
+        assert_eq!(unsafe { libc::setgroups(1, groups.as_ptr()) }, 0);
+        let (exit, fds) = run(&spec);
+        // SAFETY: an empty list needs no array.
+        unsafe { libc::setgroups(0, std::ptr::null()) };
+        assert_eq!(
+            read_all(fds.into_iter().nth(1).unwrap()),
+            "65534\n65534\n65534\n"
+        );
+        assert_eq!(exit.status, ExitStatus::Exited { code: 0 });
+    } else {
+        let message = expect_failure(&spec, ErrorCode::Eperm);
+        assert!(message.contains("gid 65534"), "{message}");
+    }
+}
+
+#[test]
 fn a_thousand_spawns_leak_no_descriptor() {
     let _serial = serial();
     let before = descriptor_count();
@@ -369,6 +398,30 @@ fn a_thousand_spawns_leak_no_descriptor() {
     }
     let elapsed = started.elapsed();
     eprintln!("1000 spawn + exit of `true`: {elapsed:?}");
+    assert_eq!(descriptor_count(), before);
+    assert!(zombie_children().is_empty());
+}
+
+#[test]
+fn threads_spawning_at_once_each_get_their_own_children() {
+    let _serial = serial();
+    let before = descriptor_count();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            std::thread::spawn(move || {
+                for i in 0..50 {
+                    let code = (t * 50 + i) % 256;
+                    let spec = sh_spec(&format!("exit {code}"), vec![Stdio::Pipe; 3]);
+                    let (exit, fds) = run(&spec);
+                    assert_eq!(exit.status, ExitStatus::Exited { code });
+                    drop(fds);
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
     assert_eq!(descriptor_count(), before);
     assert!(zombie_children().is_empty());
 }
