@@ -269,6 +269,7 @@ describe('options', () => {
   })
 
   it('the options become the native spawn spec as child_process reads them', () => {
+    expect(checkSpawn('sh').spec.env).toBeUndefined() // main thread: the native side reads the environment itself
     const { spec } = checkSpawn('sh', { stdio: ['inherit'], env: { A: '1', B: undefined } })
     expect(spec).toMatchObject({ file: 'sh', args: [], env: ['A=1'], detached: false })
     expect(spec.stdio).toEqual([{ kind: 'inherit' }, { kind: 'pipe' }, { kind: 'pipe' }])
