@@ -725,8 +725,22 @@ unsafe fn install_descriptors(args: &ChildArgs) -> std::result::Result<(), i32> 
         } else {
             sys_result(libc::syscall(libc::SYS_dup3, *source, target, 0))?;
         }
+        if *source >= 0 && target <= 2 {
+            make_blocking(target);
+        }
     }
     mark_cloexec_from(count, args.max_fd)
+}
+
+/// Clears `O_NONBLOCK` on a standard descriptor, as libuv does for `child_process`: most
+/// programs fail on EAGAIN from stdin or stdout. The flag belongs to the open file, so an
+/// inherited descriptor of the parent becomes blocking for the parent too.
+unsafe fn make_blocking(fd: RawFd) {
+    let flags = libc::syscall(libc::SYS_fcntl, fd, libc::F_GETFL);
+    let nonblocking = libc::c_long::from(libc::O_NONBLOCK);
+    if flags >= 0 && flags & nonblocking != 0 {
+        let _ = libc::syscall(libc::SYS_fcntl, fd, libc::F_SETFL, flags & !nonblocking);
+    }
 }
 
 /// Marks every descriptor ≥ `first` close-on-exec: `close_range` (Linux 5.11), else the
