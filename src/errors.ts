@@ -10,9 +10,24 @@ export type ExitwatchErrorCode =
   | 'ENOSYS'
   /** A bad argument. */
   | 'EINVAL'
-  /** The watch or subscription was disposed before the exit arrived. */
+  /**
+   * The watch or subscription was disposed before the exit arrived; a spawn whose AbortSignal
+   * was already aborted (nothing was started).
+   */
   | 'ECANCELED'
-  /** Any other error the kernel answered, by its errno name (e.g. 'EAGAIN'). */
+  /** Spawn: no such file (the command, or a directory on the way to it or to `cwd`). */
+  | 'ENOENT'
+  /** Spawn: permission denied (the file is not executable, or a directory is not searchable). */
+  | 'EACCES'
+  /** Spawn: the file is not in a format the kernel can execute. */
+  | 'ENOEXEC'
+  /** Spawn: the arguments and environment are too long. */
+  | 'E2BIG'
+  /** Spawn: a path component (of the file or of `cwd`) is not a directory. */
+  | 'ENOTDIR'
+  /** Out of processes or threads (`RLIMIT_NPROC`, `pids.max`). */
+  | 'EAGAIN'
+  /** Any other error the kernel answered, by its errno name. */
   | `E${Uppercase<string>}`
 
 /** The native binding's errors carry one of these as `code` (napi's own failures do not). */

@@ -11,6 +11,8 @@ export type NativeCapabilities = Binding.NativeCapabilities
 export type NativeTreeMember = Binding.NativeTreeMember
 export type ExitStatusKind = Binding.ExitStatusKind
 export type ExitSource = Binding.ExitSource
+export type NativeSpawnSpec = Binding.NativeSpawnSpec
+export type NativeStdio = Binding.NativeStdio
 
 let loaded: typeof Binding | undefined
 
