@@ -11,7 +11,7 @@ import { pathToFileURL } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { describe, expect, it } from 'vitest'
 import { ExitMonitor, ExitwatchError, supervise, type SupervisorEvent } from '../dist/esm/index.js'
-import { checkSpawn } from '../dist/esm/spawn.js'
+import { checkSpawn } from '../dist/cjs/spawn.js'
 import { childrenOf, fixture, NAMESPACES, procState, requires, type Requirement, run, runFixture, runFixtureAsPid1, scaled, waitFor } from './helpers.js'
 
 const monitor = ExitMonitor.shared()
