@@ -20,6 +20,10 @@ pub(crate) enum Collected {
     /// Readable but no status yet: a ptrace tracer holds it, or an owned zombie's status is
     /// not waitable yet. Readiness is not proof of exit (tokio #7144): keep waiting.
     NotYet,
+    /// Exited, not ours, and not reaped yet: once its owner reaps it (which most owners do
+    /// within microseconds) `PIDFD_INFO_EXIT` has the status, for one system call instead of
+    /// the five of reading the zombie's `/proc/<pid>/stat`. Wait for the reap, for a while.
+    AwaitingReap,
 }
 
 /// What the monitor knows about a process whose pidfd became readable.
@@ -33,12 +37,17 @@ pub(crate) struct Watched<'a> {
     pub may_be_child: bool,
     /// The wait status the proc connector saw for it, if it is listening and saw the exit.
     pub connector_status: Option<i32>,
+    /// Its pidfd just reported it exited and not reaped yet (`EPOLLIN` without `EPOLLHUP`);
+    /// false for a retry or once the wait for its owner's reap is over.
+    pub reported_unreaped: bool,
 }
 
 /// Asks, in order: `waitid` on the pidfd (our children only; reaping only when `reap`), the
 /// proc connector's status (already in memory), `PIDFD_INFO_EXIT` (another owner reaped it
-/// first), then `/proc/<pid>/stat` of the still unreaped zombie. Reports `Unknown` only when
-/// the process is provably gone and no source kept its status.
+/// first), then `/proc/<pid>/stat` of the still unreaped zombie. A zombie reported unreaped
+/// is left to its owner first (`AwaitingReap`) where the kernel keeps the status after the
+/// reap. Reports `Unknown` only when the process is provably gone and no source kept its
+/// status.
 pub(crate) fn collect_exit(process: &Watched<'_>, caps: &Capabilities) -> Collected {
     let pidfd = process.pidfd;
     if caps.waitid_pidfd && (process.reap || process.may_be_child) {
@@ -69,6 +78,11 @@ pub(crate) fn collect_exit(process: &Watched<'_>, caps: &Capabilities) -> Collec
             reaped: false,
             usage: None,
         };
+    }
+    // Not reaped when reported, so `PIDFD_INFO_EXIT` cannot have it yet: not even asked. The
+    // caller waits for the reap (a pidfd reports it with EPOLLHUP), or reads /proc later.
+    if process.reported_unreaped && caps.pidfd_info_exit {
+        return Collected::AwaitingReap;
     }
     if let Some(exit) = reaped_status(pidfd, caps) {
         return exit;
@@ -153,6 +167,7 @@ mod tests {
             reap,
             may_be_child: true,
             connector_status: None,
+            reported_unreaped: false,
         }
     }
 
@@ -271,6 +286,41 @@ mod tests {
                         max_rss_kib: None,
                         ..
                     }),
+                    ..
+                }
+            ),
+            "{collected:?}"
+        );
+        child.wait().unwrap();
+    }
+
+    #[test]
+    fn a_zombie_reported_unreaped_is_left_to_its_owner_where_the_reap_keeps_its_status() {
+        // Our child registered as not one stands for a foreign zombie nobody reaped yet.
+        let (mut child, pidfd) = child_exiting_with(8);
+        let pid = child.id() as i32;
+        wait_readable(&pidfd);
+        let process = Watched {
+            may_be_child: false,
+            reported_unreaped: true,
+            ..watched(&pidfd, pid, false)
+        };
+        let caps = Capabilities::get();
+        let collected = collect_exit(&process, caps);
+        if caps.pidfd_info_exit {
+            assert_eq!(collected, Collected::AwaitingReap);
+        }
+        // Without PIDFD_INFO_EXIT the reap would lose the status: read at once.
+        let without = Capabilities {
+            pidfd_info_exit: false,
+            ..caps.clone()
+        };
+        assert!(
+            matches!(
+                collect_exit(&process, &without),
+                Collected::Exit {
+                    status: ExitStatus::Exited { code: 8 },
+                    source: StatusSource::ProcStat,
                     ..
                 }
             ),

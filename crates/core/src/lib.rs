@@ -27,6 +27,7 @@ mod proc_connector;
 /// Process listings from /proc (descendants of a process), shared with exitwatch-init.
 pub mod procfs;
 mod provenance;
+mod reap_waits;
 mod registry;
 mod stats;
 mod subscription;
@@ -45,6 +46,7 @@ pub use error::{Error, ErrorCode, Result};
 pub use exit::{ExitInfo, ExitStatus, StatusSource};
 pub use inbox::{Event, Inbox, Target, Waker};
 pub use monitor::{Claimed, Monitor, WatchOptions};
+pub use reap_waits::OWNER_REAP_GRACE;
 pub use stats::Stats;
 pub use subscription::{Claim, Subscription};
 pub use terminal::terminal_signals_reach;

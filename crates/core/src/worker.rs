@@ -18,6 +18,7 @@ use crate::orphans::OrphanReaper;
 use crate::poll_engine::Poller;
 use crate::procfs;
 use crate::provenance::{self, Forked};
+use crate::reap_waits::{ReapWaits, Seen};
 use crate::registry::Registry;
 use crate::sync::lock;
 use crate::sys::{self, Interest};
@@ -68,18 +69,24 @@ fn run(shared: Arc<Shared>, restart: bool) {
         rearm_all(&shared);
     }
     let mut events = Vec::with_capacity(EVENTS_PER_WAKE);
-    let mut ready: Vec<u64> = Vec::new();
+    // Process keys to read, each with whether its pidfd just reported it exited but unreaped.
+    let mut ready: Vec<(u64, bool)> = Vec::new();
     let mut to_wake: Vec<Arc<Inbox>> = Vec::new();
     let mut orphans = OrphanReaper::default();
     let mut orphan_deadline: Option<Instant> = None;
     let mut poller = (shared.caps.engine == Engine::Poll).then(Poller::default);
+    let mut reap_waits = ReapWaits::default();
     let mut retry_ms = FIRST_RETRY_MS;
     loop {
         let has_pending = !lock(&shared.registry).pending.is_empty();
-        let deadline = [orphan_deadline, poller.as_ref().and_then(Poller::deadline)]
-            .into_iter()
-            .flatten()
-            .min();
+        let deadline = [
+            orphan_deadline,
+            poller.as_ref().and_then(Poller::deadline),
+            reap_waits.deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let timeout = wait_timeout(has_pending.then_some(retry_ms), deadline);
         let n = sys::epoll_wait(shared.epoll.as_fd(), &mut events, timeout)
             .expect("epoll_wait on the monitor's own epoll descriptor");
@@ -105,7 +112,7 @@ fn run(shared: Arc<Shared>, restart: bool) {
                     rescan = true;
                 }
                 CONNECTOR_KEY => connector_ready = true,
-                key => ready.push(key),
+                key => ready.push((key, !sys::reports_reaped(event))),
             }
         }
         #[cfg(feature = "fault-injection")]
@@ -116,16 +123,29 @@ fn run(shared: Arc<Shared>, restart: bool) {
                 .counters
                 .status_retries
                 .fetch_add(1, Ordering::Relaxed);
-            ready.extend(lock(&shared.registry).pending.drain());
+            ready.extend(
+                lock(&shared.registry)
+                    .pending
+                    .drain()
+                    .map(|key| (key, false)),
+            );
         }
+        // Owners that did not reap in time: their zombies' /proc/<pid>/stat is read now.
+        ready.extend(reap_waits.overdue(Instant::now()).map(|key| (key, false)));
         // An exit's connector event is queued before its pidfd becomes readable: read them
         // all before the statuses.
         if shared.connector.is_open() && (connector_ready || !ready.is_empty()) {
             shared.connector.drain(&shared.counters);
         }
         let mut new_pending = false;
-        for &key in &ready {
-            new_pending |= handle_ready(&shared, key, &mut to_wake);
+        for &(key, reported_unreaped) in &ready {
+            new_pending |= handle_ready(
+                &shared,
+                key,
+                reported_unreaped,
+                &mut reap_waits,
+                &mut to_wake,
+            );
         }
         // An exit handled above may have asked for a scan (an orphan to reap after grace).
         rescan |= shared.rescan_requested.swap(false, Ordering::AcqRel);
@@ -164,9 +184,17 @@ fn wait_timeout(retry_ms: Option<i32>, deadline: Option<Instant>) -> i32 {
     }
 }
 
-/// Reads the status of a process whose pidfd became readable and delivers its exit.
+/// Reads the status of a process whose pidfd became readable and delivers its exit, or
+/// leaves it to its owner to reap for a while (`reap_waits`).
 /// Returns true when the status was not there yet and the process was parked as pending.
-fn handle_ready(shared: &Shared, key: u64, to_wake: &mut Vec<Arc<Inbox>>) -> bool {
+fn handle_ready(
+    shared: &Shared,
+    key: u64,
+    reported_unreaped: bool,
+    reap_waits: &mut ReapWaits,
+    to_wake: &mut Vec<Arc<Inbox>>,
+) -> bool {
+    let first_seen = reap_waits.finish(key);
     let mut registry = lock(&shared.registry);
     let Some((pid, id, reap, claimed, owner_reports_exit, pidfd)) =
         registry.processes.get(&key).and_then(|p| {
@@ -195,6 +223,7 @@ fn handle_ready(shared: &Shared, key: u64, to_wake: &mut Vec<Arc<Inbox>>) -> boo
         reap,
         may_be_child: registered_as_child(key) || shared.adopts_orphans.load(Ordering::Acquire),
         connector_status,
+        reported_unreaped,
     };
     let collected = if reap {
         // Reaping frees the pid: it happens under the lock so that `claim` never opens a
@@ -215,6 +244,23 @@ fn handle_ready(shared: &Shared, key: u64, to_wake: &mut Vec<Arc<Inbox>>) -> boo
             registry.pending.insert(key);
             true
         }
+        Collected::AwaitingReap => {
+            drop(registry);
+            // Re-arming polls the pidfd again: a reap that came meanwhile is reported at once.
+            let rearmed = sys::epoll_rearm(
+                shared.epoll.as_fd(),
+                pidfd.as_raw_fd(),
+                key,
+                Interest::ReapedOnce,
+            );
+            if rearmed.is_err() {
+                // Read it on the next retry, without waiting for the owner.
+                lock(&shared.registry).pending.insert(key);
+                return true;
+            }
+            reap_waits.start(key, first_seen.unwrap_or_else(Seen::now), Instant::now());
+            false
+        }
         // Its owner reaped it first and no kernel source kept the status: the owner's report
         // (`Monitor::owner_reported_exit`) brings the exact one.
         Collected::Exit {
@@ -231,6 +277,9 @@ fn handle_ready(shared: &Shared, key: u64, to_wake: &mut Vec<Arc<Inbox>>) -> boo
             usage,
         } => {
             let mut exit = ExitInfo::observed_now(pid, id, status, source);
+            if let Some(seen) = first_seen {
+                seen.stamp(&mut exit);
+            }
             exit.reaped = reaped;
             exit.usage = usage;
             if source == StatusSource::WaitidNoWait && !claimed && shared.orphans.active() {
