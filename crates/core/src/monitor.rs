@@ -15,6 +15,7 @@ use crate::orphans::OrphanPolicy;
 use crate::poll_engine;
 use crate::proc_connector::ProcConnector;
 use crate::provenance;
+use crate::reap_waits::pidfd_interest;
 use crate::registry::{push, Pin, Process, Registry, Subscriber, Watcher};
 use crate::stats::{Counters, Stats};
 use crate::sync::lock;
@@ -308,7 +309,7 @@ impl Monitor {
                         self.shared.epoll.as_fd(),
                         pidfd.as_raw_fd(),
                         key,
-                        Interest::ReadableOnce,
+                        pidfd_interest(child),
                     )
                     .map_err(|e| Error::from_io(&e, pid, "watch"))?,
                     // Starts a round of the poll engine once the lock is released.

@@ -8,12 +8,24 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::exit::ExitInfo;
-use crate::sys;
+use crate::sys::{self, Interest};
 
 /// How long an owner gets to reap before the zombie's `/proc/<pid>/stat` is read instead:
 /// the most an exit whose owner does not reap is reported late. Owners that reap on SIGCHLD
 /// (a shell, libuv, an init) do so within microseconds, a few milliseconds under load.
 pub const OWNER_REAP_GRACE: Duration = Duration::from_millis(20);
+
+/// How a pidfd is armed. A process that was not our child when registered reports its exit
+/// and then its reap, so the wait for its owner costs no system call; our children report
+/// once (their status never depends on the reap, and the reap by their owner, libuv, would
+/// only wake the monitor again for nothing).
+pub(crate) fn pidfd_interest(registered_as_child: bool) -> Interest {
+    if registered_as_child {
+        Interest::ReadableOnce
+    } else {
+        Interest::ExitAndReap
+    }
+}
 
 /// When the monitor first saw an exit: what the exit reports as its time, however long the
 /// owner took to reap.

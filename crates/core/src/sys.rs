@@ -247,9 +247,9 @@ pub enum Interest {
     /// One readiness report, then disarmed until re-armed (pidfds: a readable pidfd stays
     /// readable, so the monitor must not be woken again while it handles it).
     ReadableOnce,
-    /// One report once the pidfd's process is reaped (`EPOLLHUP`), none while it is an
-    /// unreaped zombie (its pidfd is readable from the exit on).
-    ReapedOnce,
+    /// Edge-triggered, for pidfds: one report when the process exits (`EPOLLIN`), one more
+    /// when it is reaped (`EPOLLIN | EPOLLHUP`), none in between though it stays readable.
+    ExitAndReap,
 }
 
 impl Interest {
@@ -257,7 +257,7 @@ impl Interest {
         match self {
             Interest::Readable => libc::EPOLLIN as u32,
             Interest::ReadableOnce => (libc::EPOLLIN | libc::EPOLLONESHOT) as u32,
-            Interest::ReapedOnce => (libc::EPOLLHUP | libc::EPOLLONESHOT) as u32,
+            Interest::ExitAndReap => (libc::EPOLLIN | libc::EPOLLHUP | libc::EPOLLET) as u32,
         }
     }
 }

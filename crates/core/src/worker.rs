@@ -18,10 +18,10 @@ use crate::orphans::OrphanReaper;
 use crate::poll_engine::Poller;
 use crate::procfs;
 use crate::provenance::{self, Forked};
-use crate::reap_waits::{ReapWaits, Seen};
+use crate::reap_waits::{pidfd_interest, ReapWaits, Seen};
 use crate::registry::Registry;
 use crate::sync::lock;
-use crate::sys::{self, Interest};
+use crate::sys;
 
 /// Readiness reports taken per `epoll_wait`; more simply wait for the next round.
 const EVENTS_PER_WAKE: usize = 1024;
@@ -223,7 +223,8 @@ fn handle_ready(
         reap,
         may_be_child: registered_as_child(key) || shared.adopts_orphans.load(Ordering::Acquire),
         connector_status,
-        reported_unreaped,
+        // Only a pidfd armed to report the reap lets the monitor wait for it.
+        reported_unreaped: reported_unreaped && !registered_as_child(key),
     };
     let collected = if reap {
         // Reaping frees the pid: it happens under the lock so that `claim` never opens a
@@ -245,19 +246,7 @@ fn handle_ready(
             true
         }
         Collected::AwaitingReap => {
-            drop(registry);
-            // Re-arming polls the pidfd again: a reap that came meanwhile is reported at once.
-            let rearmed = sys::epoll_rearm(
-                shared.epoll.as_fd(),
-                pidfd.as_raw_fd(),
-                key,
-                Interest::ReapedOnce,
-            );
-            if rearmed.is_err() {
-                // Read it on the next retry, without waiting for the owner.
-                lock(&shared.registry).pending.insert(key);
-                return true;
-            }
+            // Its pidfd reports the reap, even one that came meanwhile (`pidfd_interest`).
             reap_waits.start(key, first_seen.unwrap_or_else(Seen::now), Instant::now());
             false
         }
@@ -341,7 +330,7 @@ fn rearm_all(shared: &Shared) {
             shared.epoll.as_fd(),
             pidfd.as_raw_fd(),
             *key,
-            Interest::ReadableOnce,
+            pidfd_interest(registered_as_child(*key)),
         );
     }
     shared.rescan_requested.store(true, Ordering::Release);
