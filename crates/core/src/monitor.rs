@@ -309,7 +309,7 @@ impl Monitor {
                         self.shared.epoll.as_fd(),
                         pidfd.as_raw_fd(),
                         key,
-                        pidfd_interest(child),
+                        pidfd_interest(child, self.shared.caps),
                     )
                     .map_err(|e| Error::from_io(&e, pid, "watch"))?,
                     // Starts a round of the poll engine once the lock is released.

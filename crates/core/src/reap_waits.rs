@@ -7,6 +7,7 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::capabilities::Capabilities;
 use crate::exit::ExitInfo;
 use crate::sys::{self, Interest};
 
@@ -15,15 +16,16 @@ use crate::sys::{self, Interest};
 /// (a shell, libuv, an init) do so within microseconds, a few milliseconds under load.
 pub const OWNER_REAP_GRACE: Duration = Duration::from_millis(20);
 
-/// How a pidfd is armed. A process that was not our child when registered reports its exit
-/// and then its reap, so the wait for its owner costs no system call; our children report
-/// once (their status never depends on the reap, and the reap by their owner, libuv, would
-/// only wake the monitor again for nothing).
-pub(crate) fn pidfd_interest(registered_as_child: bool) -> Interest {
-    if registered_as_child {
-        Interest::ReadableOnce
-    } else {
+/// How a pidfd is armed. Where the reap keeps the status (`PIDFD_INFO_EXIT`), a process that
+/// was not our child when registered reports its exit and then its reap, so the wait for its
+/// owner costs no system call. Otherwise a pidfd reports once: our children's status never
+/// depends on the reap, and without `PIDFD_INFO_EXIT` nothing waits for it, so the reap would
+/// only wake the monitor again for nothing.
+pub(crate) fn pidfd_interest(registered_as_child: bool, caps: &Capabilities) -> Interest {
+    if caps.pidfd_info_exit && !registered_as_child {
         Interest::ExitAndReap
+    } else {
+        Interest::ReadableOnce
     }
 }
 
@@ -124,6 +126,30 @@ mod tests {
             waits.deadline(),
             Some(t0 + Duration::from_millis(1) + OWNER_REAP_GRACE)
         );
+    }
+
+    #[test]
+    fn only_processes_not_ours_report_their_reap_and_only_where_it_keeps_the_status() {
+        let with = Capabilities {
+            pidfd_info_exit: true,
+            ..Capabilities::get().clone()
+        };
+        let without = Capabilities {
+            pidfd_info_exit: false,
+            ..with.clone()
+        };
+        assert!(matches!(
+            pidfd_interest(false, &with),
+            Interest::ExitAndReap
+        ));
+        assert!(matches!(
+            pidfd_interest(true, &with),
+            Interest::ReadableOnce
+        ));
+        assert!(matches!(
+            pidfd_interest(false, &without),
+            Interest::ReadableOnce
+        ));
     }
 
     #[test]

@@ -223,7 +223,7 @@ fn handle_ready(
         reap,
         may_be_child: registered_as_child(key) || shared.adopts_orphans.load(Ordering::Acquire),
         connector_status,
-        // Only a pidfd armed to report the reap lets the monitor wait for it.
+        // Only a pidfd armed to report the reap lets the monitor wait for it (`pidfd_interest`).
         reported_unreaped: reported_unreaped && !registered_as_child(key),
     };
     let collected = if reap {
@@ -330,7 +330,7 @@ fn rearm_all(shared: &Shared) {
             shared.epoll.as_fd(),
             pidfd.as_raw_fd(),
             *key,
-            pidfd_interest(registered_as_child(*key)),
+            pidfd_interest(registered_as_child(*key), shared.caps),
         );
     }
     shared.rescan_requested.store(true, Ordering::Release);
