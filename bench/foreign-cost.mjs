@@ -7,9 +7,10 @@
 // zombie's /proc/<pid>/stat).
 // With attach-ms, prints the monitor thread's tid on stderr and waits that long before the
 // kills, time enough for `strace -c -p <tid>` to attach.
-// Then, unless --no-floor, the same workload handled by the native floor
-// (bench/native/src/bin/foreign-floor.rs: a bare thread making only the system calls no
-// monitor can avoid), measured the same way, and the ratio of the two.
+// Then, unless --no-floor or with the poll engine, the same workload handled by the native
+// floor (bench/native/src/bin/foreign-floor.rs: a bare thread making only the system calls no
+// monitor can avoid; with EXITWATCH_DISABLE_PIDFD_INFO=1 the floor without PIDFD_INFO_EXIT),
+// measured the same way, and the ratio of the two.
 // Prints one JSON line: exits, monitor CPU per exit (µs), monitor wake-ups per exit, statuses
 // per source, the floor's CPU per exit and the ratio, the load averages before and after.
 import { execFileSync, spawn } from 'node:child_process'
@@ -22,7 +23,8 @@ const count = Number(countArg ?? 5000)
 const attachMs = Number(attachArg ?? 0)
 const owner = ownerArg ?? 'prompt'
 const ownerReaps = owner === 'prompt'
-const withFloor = !process.argv.includes('--no-floor')
+const withFloor = !process.argv.includes('--no-floor') && process.env.EXITWATCH_ENGINE !== 'poll'
+const floorArgs = [String(count), owner, ...(process.env.EXITWATCH_DISABLE_PIDFD_INFO === '1' ? ['proc'] : [])]
 const load = () => loadavg().map((l) => Number(l.toFixed(2)))
 const loadBefore = load()
 
@@ -71,7 +73,7 @@ const monitorCpuUsPerExit = cpuNs / 1000 / count
 const result = { exits: count, owner, monitorCpuUsPerExit, wakeupsPerExit: wakeups / count, bySource }
 if (withFloor) {
   execFileSync('cargo', ['build', '--release', '--quiet', '-p', 'exitwatch-bench'], { cwd: root, stdio: 'inherit' })
-  const floor = JSON.parse(execFileSync(native('foreign-floor'), [String(count), owner], { encoding: 'utf8' }))
+  const floor = JSON.parse(execFileSync(native('foreign-floor'), floorArgs, { encoding: 'utf8' }))
   result.floorCpuUsPerExit = floor.floorCpuUsPerExit
   result.ratioToFloor = Number((monitorCpuUsPerExit / floor.floorCpuUsPerExit).toFixed(2))
 }

@@ -26,6 +26,18 @@ pub(crate) enum Collected {
     AwaitingReap,
 }
 
+/// What the monitor knows of whether a process was reaped, from a pidfd armed to report the
+/// reap (see `reap_waits::pidfd_interest`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OwnerReap {
+    /// Nothing known: a retry, or a pidfd that does not report the reap.
+    Unknown,
+    /// Its pidfd just reported the exit, not the reap (`EPOLLIN` without `EPOLLHUP`).
+    NotWhenReported,
+    /// Its owner did not reap it in time: its pidfd reported no reap.
+    NotInTime,
+}
+
 /// What the monitor knows about a process whose pidfd became readable.
 pub(crate) struct Watched<'a> {
     pub pidfd: BorrowedFd<'a>,
@@ -37,9 +49,7 @@ pub(crate) struct Watched<'a> {
     pub may_be_child: bool,
     /// The wait status the proc connector saw for it, if it is listening and saw the exit.
     pub connector_status: Option<i32>,
-    /// Its pidfd just reported it exited and not reaped yet (`EPOLLIN` without `EPOLLHUP`);
-    /// false for a retry or once the wait for its owner's reap is over.
-    pub reported_unreaped: bool,
+    pub owner_reap: OwnerReap,
 }
 
 /// Asks, in order: `waitid` on the pidfd (our children only; reaping only when `reap`), the
@@ -79,15 +89,18 @@ pub(crate) fn collect_exit(process: &Watched<'_>, caps: &Capabilities) -> Collec
             usage: None,
         };
     }
-    // Not reaped when reported, so `PIDFD_INFO_EXIT` cannot have it yet: not even asked. The
-    // caller waits for the reap (a pidfd reports it with EPOLLHUP), or reads /proc later.
-    if process.reported_unreaped && caps.pidfd_info_exit {
-        return Collected::AwaitingReap;
+    // Not reaped (when reported, or in time), so `PIDFD_INFO_EXIT` cannot have it: not asked
+    // unless the zombie turns out to be gone. Just reported: the caller waits for the reap.
+    match process.owner_reap {
+        OwnerReap::NotWhenReported if caps.pidfd_info_exit => Collected::AwaitingReap,
+        OwnerReap::NotWhenReported | OwnerReap::NotInTime => {
+            zombie_status(pidfd, process.pid, caps)
+        }
+        OwnerReap::Unknown => match reaped_status(pidfd, caps) {
+            Some(exit) => exit,
+            None => zombie_status(pidfd, process.pid, caps),
+        },
     }
-    if let Some(exit) = reaped_status(pidfd, caps) {
-        return exit;
-    }
-    zombie_status(pidfd, process.pid, caps)
 }
 
 fn reaped_status(pidfd: BorrowedFd<'_>, caps: &Capabilities) -> Option<Collected> {
@@ -167,7 +180,7 @@ mod tests {
             reap,
             may_be_child: true,
             connector_status: None,
-            reported_unreaped: false,
+            owner_reap: OwnerReap::Unknown,
         }
     }
 
@@ -302,7 +315,7 @@ mod tests {
         wait_readable(&pidfd);
         let process = Watched {
             may_be_child: false,
-            reported_unreaped: true,
+            owner_reap: OwnerReap::NotWhenReported,
             ..watched(&pidfd, pid, false)
         };
         let caps = Capabilities::get();
@@ -327,6 +340,38 @@ mod tests {
             "{collected:?}"
         );
         child.wait().unwrap();
+    }
+
+    #[test]
+    fn a_zombie_whose_owner_did_not_reap_in_time_is_read_from_proc_and_if_reaped_meanwhile_from_pidfd_info(
+    ) {
+        let caps = Capabilities::get();
+        let (mut child, pidfd) = child_exiting_with(13);
+        let pid = child.id() as i32;
+        wait_readable(&pidfd);
+        let overdue = Watched {
+            may_be_child: false,
+            owner_reap: OwnerReap::NotInTime,
+            ..watched(&pidfd, pid, false)
+        };
+        assert!(
+            matches!(
+                collect_exit(&overdue, caps),
+                Collected::Exit {
+                    status: ExitStatus::Exited { code: 13 },
+                    source: StatusSource::ProcStat,
+                    ..
+                }
+            ),
+            "the zombie"
+        );
+        child.wait().unwrap(); // reaped after all, before the read
+        let expected = if caps.pidfd_info_exit {
+            exit(ExitStatus::Exited { code: 13 }, StatusSource::PidfdInfo)
+        } else {
+            exit(ExitStatus::Unknown, StatusSource::None)
+        };
+        assert_eq!(collect_exit(&overdue, caps), expected);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::thread;
 use std::time::Instant;
 
 use crate::capabilities::Engine;
-use crate::collect::{collect_exit, Collected, Watched};
+use crate::collect::{collect_exit, Collected, OwnerReap, Watched};
 use crate::exit::{ExitInfo, ExitStatus, StatusSource};
 use crate::inbox::Inbox;
 use crate::monitor::{registered_as_child, Shared, CONNECTOR_KEY, SIGNAL_KEY, WAKE_KEY};
@@ -69,8 +69,8 @@ fn run(shared: Arc<Shared>, restart: bool) {
         rearm_all(&shared);
     }
     let mut events = Vec::with_capacity(EVENTS_PER_WAKE);
-    // Process keys to read, each with whether its pidfd just reported it exited but unreaped.
-    let mut ready: Vec<(u64, bool)> = Vec::new();
+    // Process keys to read, each with what is known of its owner's reap.
+    let mut ready: Vec<(u64, OwnerReap)> = Vec::new();
     let mut to_wake: Vec<Arc<Inbox>> = Vec::new();
     let mut orphans = OrphanReaper::default();
     let mut orphan_deadline: Option<Instant> = None;
@@ -112,7 +112,7 @@ fn run(shared: Arc<Shared>, restart: bool) {
                     rescan = true;
                 }
                 CONNECTOR_KEY => connector_ready = true,
-                key => ready.push((key, !sys::reports_reaped(event))),
+                key => ready.push((key, reported_reap(key, event))),
             }
         }
         #[cfg(feature = "fault-injection")]
@@ -127,25 +127,20 @@ fn run(shared: Arc<Shared>, restart: bool) {
                 lock(&shared.registry)
                     .pending
                     .drain()
-                    .map(|key| (key, false)),
+                    .map(|key| (key, OwnerReap::Unknown)),
             );
         }
         // Owners that did not reap in time: their zombies' /proc/<pid>/stat is read now.
-        ready.extend(reap_waits.overdue(Instant::now()).map(|key| (key, false)));
+        let overdue = reap_waits.overdue(Instant::now());
+        ready.extend(overdue.map(|key| (key, OwnerReap::NotInTime)));
         // An exit's connector event is queued before its pidfd becomes readable: read them
         // all before the statuses.
         if shared.connector.is_open() && (connector_ready || !ready.is_empty()) {
             shared.connector.drain(&shared.counters);
         }
         let mut new_pending = false;
-        for &(key, reported_unreaped) in &ready {
-            new_pending |= handle_ready(
-                &shared,
-                key,
-                reported_unreaped,
-                &mut reap_waits,
-                &mut to_wake,
-            );
+        for &(key, owner_reap) in &ready {
+            new_pending |= handle_ready(&shared, key, owner_reap, &mut reap_waits, &mut to_wake);
         }
         // An exit handled above may have asked for a scan (an orphan to reap after grace).
         rescan |= shared.rescan_requested.swap(false, Ordering::AcqRel);
@@ -169,8 +164,18 @@ fn run(shared: Arc<Shared>, restart: bool) {
     }
 }
 
-/// `epoll_wait`'s timeout: forever unless a status retry, an orphan's grace period or a round
-/// of the poll engine is due.
+/// What a pidfd's report says of the process's reap. Only a pidfd armed to report the reap
+/// (`pidfd_interest`: not our child) lets the monitor wait for it.
+fn reported_reap(key: u64, event: &libc::epoll_event) -> OwnerReap {
+    if registered_as_child(key) || sys::reports_reaped(event) {
+        OwnerReap::Unknown
+    } else {
+        OwnerReap::NotWhenReported
+    }
+}
+
+/// `epoll_wait`'s timeout: forever unless a status retry, an orphan's grace period, the end of
+/// a wait for an owner's reap or a round of the poll engine is due.
 fn wait_timeout(retry_ms: Option<i32>, deadline: Option<Instant>) -> i32 {
     let deadline_ms = deadline.map(|d| {
         let left = d.saturating_duration_since(Instant::now());
@@ -190,7 +195,7 @@ fn wait_timeout(retry_ms: Option<i32>, deadline: Option<Instant>) -> i32 {
 fn handle_ready(
     shared: &Shared,
     key: u64,
-    reported_unreaped: bool,
+    owner_reap: OwnerReap,
     reap_waits: &mut ReapWaits,
     to_wake: &mut Vec<Arc<Inbox>>,
 ) -> bool {
@@ -223,8 +228,7 @@ fn handle_ready(
         reap,
         may_be_child: registered_as_child(key) || shared.adopts_orphans.load(Ordering::Acquire),
         connector_status,
-        // Only a pidfd armed to report the reap lets the monitor wait for it (`pidfd_interest`).
-        reported_unreaped: reported_unreaped && !registered_as_child(key),
+        owner_reap,
     };
     let collected = if reap {
         // Reaping frees the pid: it happens under the lock so that `claim` never opens a

@@ -3,9 +3,10 @@
 //! handled by a bare thread that makes only the system calls no monitor can do without —
 //! its share of `epoll_wait`, reading the status, closing the pidfd — measured the same way
 //! (that thread's CPU time, the clock its schedstat shows).
-//!   foreign-floor <n> <prompt|never>   → {"exits":..,"floorCpuUsPerExit":..,"exact":..}
+//!   foreign-floor <n> <prompt|never> [proc]   → {"exits":..,"floorCpuUsPerExit":..,"exact":..}
 //! prompt: the pidfds are registered for the reap only (EPOLLHUP), then PIDFD_INFO_EXIT;
-//! never: for the exit (EPOLLIN), then one open + read + close of /proc/<pid>/stat.
+//! never, or `proc` (the floor without PIDFD_INFO_EXIT): for the exit (EPOLLIN), then one
+//! open + read + close of /proc/<pid>/stat (which fails once the owner reaped: not exact).
 
 use std::io::{BufRead, BufReader};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -17,6 +18,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let count: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(4000);
     let owner_reaps = args.get(2).map(String::as_str).unwrap_or("prompt") == "prompt";
+    let from_proc = !owner_reaps || args.get(3).map(String::as_str) == Some("proc");
     let afterwards = if owner_reaps {
         "while wait; do :; done; sleep 100000"
     } else {
@@ -36,10 +38,10 @@ fn main() {
         .collect();
     let pidfds: Vec<OwnedFd> = pids.iter().map(|&pid| pidfd_open(pid as u32)).collect();
     let epoll = Epoll::default();
-    let interest = if owner_reaps {
-        libc::EPOLLHUP
-    } else {
+    let interest = if from_proc {
         libc::EPOLLIN
+    } else {
+        libc::EPOLLHUP
     };
     for (i, fd) in pidfds.iter().enumerate() {
         epoll.add_with(fd, i as u64, (interest | libc::EPOLLONESHOT) as u32);
@@ -60,10 +62,10 @@ fn main() {
         while done < count {
             for key in epoll.wait(1024) {
                 let i = key as usize;
-                let status = if owner_reaps {
-                    exit_info(raw[i])
-                } else {
+                let status = if from_proc {
                     zombie_stat(pids[i], &mut path)
+                } else {
+                    exit_info(raw[i])
                 };
                 exact += usize::from(status.is_some());
                 // SAFETY: closes a pidfd this thread owns, once.
