@@ -2,9 +2,11 @@
 // `sleep`s (our grandchildren) and stays alive to reap them; we watch each, kill them all
 // through their handles and wait for every exit. CPU time comes from the monitor thread's
 // schedstat (nanoseconds), so it counts only that thread.
-//   node bench/foreign-cost.mjs [n=5000] [attach-ms] [owner=prompt|never] [--no-floor]
-// owner=never: the shell never reaps them (they stay zombies: every status comes from the
-// zombie's /proc/<pid>/stat).
+//   node bench/foreign-cost.mjs [n=5000] [attach-ms] [owner=prompt|reaper|never] [--no-floor]
+// owner=prompt: the shell reaps each as it dies, though each reap costs it a walk of its job
+// table (thousands of reaps take it ~0.1 s); owner=reaper: a perl loop of wait() starts them
+// and reaps each in O(1); owner=never: the shell never reaps them (they stay zombies: every
+// status comes from the zombie's /proc/<pid>/stat).
 // With attach-ms, prints the monitor thread's tid on stderr and waits that long before the
 // kills, time enough for `strace -c -p <tid>` to attach.
 // Then, unless --no-floor or with the poll engine, the same workload handled by the native
@@ -22,7 +24,6 @@ const [countArg, attachArg, ownerArg] = process.argv.slice(2).filter((a) => !a.s
 const count = Number(countArg ?? 5000)
 const attachMs = Number(attachArg ?? 0)
 const owner = ownerArg ?? 'prompt'
-const ownerReaps = owner === 'prompt'
 const withFloor = !process.argv.includes('--no-floor') && process.env.EXITWATCH_ENGINE !== 'poll'
 const floorArgs = [String(count), owner, ...(process.env.EXITWATCH_DISABLE_PIDFD_INFO === '1' ? ['proc'] : [])]
 const load = () => loadavg().map((l) => Number(l.toFixed(2)))
@@ -37,13 +38,18 @@ function monitorTid() {
 /** Nanoseconds the monitor thread spent on a CPU (first field of its schedstat). */
 const monitorCpuNs = () => Number(readFileSync(`/proc/self/task/${monitorTid()}/schedstat`, 'utf8').split(' ')[0])
 
+/** The owner process: starts `count` sleeps, prints their pids, then reaps them or not. */
+function ownerCommand(owner, count) {
+  if (owner === 'reaper') {
+    const perl = `$|=1; for (1..${count}) { my $p = fork; if (!$p) { exec 'sleep', '100000'; exit 1 } print "$p\\n" } while (wait() != -1) {} sleep 100000`
+    return ['perl', ['-e', perl]]
+  }
+  const afterwards = owner === 'prompt' ? 'while wait; do :; done; sleep 100000' : 'exec sleep 100000'
+  return ['sh', ['-c', `for i in $(seq ${count}); do sleep 100000 & echo $!; done; ${afterwards}`]]
+}
+
 const monitor = ExitMonitor.shared()
-// The shell reaps each sleep as it dies (`wait` in a loop), as a prompt owner would; or it
-// becomes a `sleep` that never reaps.
-const afterwards = ownerReaps ? 'while wait; do :; done; sleep 100000' : 'exec sleep 100000'
-const ownerShell = spawn('sh', ['-c', `for i in $(seq ${count}); do sleep 100000 & echo $!; done; ${afterwards}`], {
-  stdio: ['ignore', 'pipe', 'ignore'],
-})
+const ownerShell = spawn(...ownerCommand(owner, count), { stdio: ['ignore', 'pipe', 'ignore'] })
 const pids = []
 let rest = ''
 for await (const chunk of ownerShell.stdout) {

@@ -1,10 +1,11 @@
 //! The floor for exits of processes that are not ours: the same workload as
-//! `bench/foreign-cost.mjs` (a shell starts N `sleep`s and reaps them at once, or never),
+//! `bench/foreign-cost.mjs` (a shell or a perl loop starts N `sleep`s and reaps them at once,
+//! or a shell never does),
 //! handled by a bare thread that makes only the system calls no monitor can do without —
 //! its share of `epoll_wait`, reading the status, closing the pidfd — measured the same way
 //! (that thread's CPU time, the clock its schedstat shows).
-//!   foreign-floor <n> <prompt|never> [proc]   → {"exits":..,"floorCpuUsPerExit":..,"exact":..}
-//! prompt: the pidfds are registered for the reap only (EPOLLHUP), then PIDFD_INFO_EXIT;
+//!   foreign-floor <n> <prompt|reaper|never> [proc]   → {"exits":..,"floorCpuUsPerExit":..,"exact":..}
+//! prompt, reaper: the pidfds are registered for the reap only (EPOLLHUP), then PIDFD_INFO_EXIT;
 //! never, or `proc` (the floor without PIDFD_INFO_EXIT): for the exit (EPOLLIN), then one
 //! open + read + close of /proc/<pid>/stat (which fails once the owner reaped: not exact).
 
@@ -17,21 +18,21 @@ use exitwatch_bench::{pidfd_open, Epoll};
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let count: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(4000);
-    let owner_reaps = args.get(2).map(String::as_str).unwrap_or("prompt") == "prompt";
-    let from_proc = !owner_reaps || args.get(3).map(String::as_str) == Some("proc");
-    let afterwards = if owner_reaps {
-        "while wait; do :; done; sleep 100000"
-    } else {
-        "exec sleep 100000"
+    let owner = args.get(2).map(String::as_str).unwrap_or("prompt");
+    let from_proc = owner == "never" || args.get(3).map(String::as_str) == Some("proc");
+    // The same owners as bench/foreign-cost.mjs.
+    let (program, script) = match owner {
+        "reaper" => ("perl", format!("$|=1; for (1..{count}) {{ my $p = fork; if (!$p) {{ exec 'sleep', '100000'; exit 1 }} print \"$p\\n\" }} while (wait() != -1) {{}} sleep 100000")),
+        "never" => ("sh", format!("for i in $(seq {count}); do sleep 100000 & echo $!; done; exec sleep 100000")),
+        _ => ("sh", format!("for i in $(seq {count}); do sleep 100000 & echo $!; done; while wait; do :; done; sleep 100000")),
     };
-    let mut owner = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "for i in $(seq {count}); do sleep 100000 & echo $!; done; {afterwards}"
-        ))
+    let flag = if program == "perl" { "-e" } else { "-c" };
+    let mut owner = Command::new(program)
+        .arg(flag)
+        .arg(script)
         .stdout(Stdio::piped())
         .spawn()
-        .expect("spawn the owner shell");
+        .expect("spawn the owner");
     let mut lines = BufReader::new(owner.stdout.take().unwrap()).lines();
     let pids: Vec<i32> = (0..count)
         .map(|_| lines.next().unwrap().unwrap().trim().parse().unwrap())
