@@ -22,7 +22,7 @@ function measure(script, args, connector) {
 
 const workloads = {
   child_process: () => ['__test__/fixtures/sources/child-process-race.mjs', ['400']],
-  grandchildren: () => ['bench/foreign-cost.mjs', ['2000']],
+  grandchildren: () => ['bench/foreign-cost.mjs', ['2000', '0', 'prompt', '--no-floor']],
 }
 for (const [name, workload] of Object.entries(workloads)) {
   for (const connector of ['off', 'auto']) {

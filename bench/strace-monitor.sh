@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-2000}
 out=$(mktemp)
-node bench/foreign-cost.mjs "$n" 1500 "${2:-prompt}" 2> >(tee "$out.err" >&2) > "$out" &
+node bench/foreign-cost.mjs "$n" 1500 "${2:-prompt}" --no-floor 2> >(tee "$out.err" >&2) > "$out" &
 node_pid=$!
 tid=
 for _ in $(seq 200); do

@@ -36,10 +36,12 @@ impl Default for Epoll {
 
 impl Epoll {
     pub fn add(&self, fd: &OwnedFd, key: u64) {
-        let mut event = libc::epoll_event {
-            events: libc::EPOLLIN as u32,
-            u64: key,
-        };
+        self.add_with(fd, key, libc::EPOLLIN as u32);
+    }
+
+    /// Registers `fd` for the given `EPOLL*` events.
+    pub fn add_with(&self, fd: &OwnedFd, key: u64, events: u32) {
+        let mut event = libc::epoll_event { events, u64: key };
         // SAFETY: valid event pointer.
         let r = unsafe {
             libc::epoll_ctl(
