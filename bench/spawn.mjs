@@ -143,12 +143,12 @@ if (most > fewest) {
 
 // 3. Short-task pools beside idle siblings, and the event-loop delay while they run.
 for (const idle of config.poolIdle) {
+  process.stderr.write(`pools of ${tasks} × /bin/true, ${config.widths.join(' and ')} wide, ${idle} idle siblings...\n`)
+  const results = {}
+  for (const name of runnable) results[name] = { ...(await measure('pool.mjs', name, tasks, config.widths.join(','), idle, repeats)), before: loadAverage() }
+  const loads = Object.values(results).flatMap((r) => [r.before, r.load])
   for (const width of config.widths) {
-    process.stderr.write(`pool of ${tasks} × /bin/true, ${width} wide, ${idle} idle siblings...\n`)
-    const results = {}
-    for (const name of runnable) results[name] = { ...(await measure('pool.mjs', name, tasks, width, idle, repeats)), before: loadAverage() }
-    const loads = Object.values(results).flatMap((r) => [r.before, r.load])
-    const pick = (f) => Object.fromEntries(Object.entries(results).map(([name, r]) => [name, f(r)]))
+    const pick = (f) => Object.fromEntries(Object.entries(results).map(([name, r]) => [name, f(r.byWidth[width])]))
     const label = `pool: ${tasks} × /bin/true, ${width} wide, ${idle} idle siblings`
     const delay = pick((r) => r.loopDelayP99Ms)
     const delayGoal = idle === Math.max(...config.poolIdle) && delay['exitwatch-spawn'] !== undefined ? `p99 ≤ 1 ms: ${verdict(delay['exitwatch-spawn'] <= 1)}` : ''

@@ -47,8 +47,13 @@ export const methods = {
 /** Why a method cannot run in this build, or undefined when it can. */
 export function unavailable(name) {
   if (!(name in methods)) return `unknown method '${name}' (one of ${Object.keys(methods).join(', ')})`
-  if (name === 'exitwatch-spawn' && typeof ExitMonitor.prototype.spawn !== 'function') {
-    return 'this build of exitwatch has no ExitMonitor.spawn()'
+  if (name === 'exitwatch-spawn') {
+    if (typeof ExitMonitor.prototype.spawn !== 'function') return 'this build of exitwatch has no ExitMonitor.spawn()'
+    try {
+      monitor().spawn('/bin/true', [], { stdio }).unref()
+    } catch (error) {
+      return `ExitMonitor.spawn() fails in this build: ${error.message}`
+    }
   }
   return undefined
 }
