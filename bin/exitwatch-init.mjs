@@ -2,7 +2,7 @@
 // Runs the native exitwatch-init binary with this command's arguments. The binary comes from
 // this platform's package (exitwatch-linux-<arch>-<libc>: a static binary, the same for gnu
 // and musl), or from a development checkout (init-bin/, then target/release/).
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { existsSync, realpathSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { constants } from 'node:os'
@@ -53,26 +53,39 @@ const NODE_IGNORES = 'PIPE,XFSZ'
  * Becomes exitwatch-init with `args`: replaces this process with it where Node can
  * (process.execve, Node 22.15+/23.11+; through `env --default-signal` so the signals Node
  * ignores reach the child at their defaults), so there is one init, not two. Otherwise it runs
- * as this process's child (libuv resets signal dispositions for it), gets the signals this
- * process receives, and its exit status is passed on.
+ * as this process's child, started by exitwatch's spawn (no fork of this Node process; the
+ * child starts with default signal dispositions), gets the signals this process receives, and
+ * its exit status is passed on.
  */
-export function execInit(args) {
+export async function execInit(args) {
   const binary = findInitBinary()
   const env = typeof process.execve === 'function' ? envResettingSignals() : null
   if (env) process.execve(env, [env, `--default-signal=${NODE_IGNORES}`, binary, ...args], process.env)
-  const child = spawn(binary, args, { stdio: 'inherit' })
-  for (const signal of FORWARDED) process.on(signal, () => child.kill(signal))
-  child.on('error', (error) => {
+  const { ExitMonitor } = await import('../dist/esm/index.js')
+  let child
+  try {
+    child = ExitMonitor.shared().spawn(binary, args, { stdio: 'inherit' })
+  } catch (error) {
     process.stderr.write(`exitwatch-init: ${error.message}\n`)
     process.exit(126)
-  })
-  child.on('exit', (code, signal) => process.exit(code ?? 128 + (constants.signals[signal] ?? 0)))
+  }
+  for (const signal of FORWARDED) {
+    process.on(signal, () => {
+      try {
+        child.kill(signal)
+      } catch {
+        // Already exited: its exit ends this process.
+      }
+    })
+  }
+  const exit = await child.exited
+  process.exit(exit.code ?? 128 + (constants.signals[exit.signal] ?? 0))
 }
 
 const invokedDirectly = process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)
 if (invokedDirectly) {
   try {
-    execInit(process.argv.slice(2))
+    await execInit(process.argv.slice(2))
   } catch (error) {
     process.stderr.write(`${error.message}\n`)
     process.exit(127)

@@ -51,7 +51,7 @@ async function wait(args) {
   const json = args.includes('--json')
   const pids = args.filter((a) => a !== '--json')
   if (pids.length === 0 || pids.some((p) => !/^\d+$/.test(p))) usage('wait', 2)
-  // Loaded here: `run` needs only the native init, not the addon.
+  // Loaded here: `run` needs the addon only where this Node cannot exec the native init.
   const { ExitMonitor } = await import('../dist/esm/index.js')
   const monitor = ExitMonitor.shared()
   let failed = false
@@ -71,14 +71,14 @@ async function wait(args) {
 /** exitwatch-init's --wait-descendants bound for --subreaper: in practice, until they exit. */
 const WAIT_FOR_ALL_MS = 2 ** 31 - 1
 
-function run(args) {
+async function run(args) {
   const separator = args.indexOf('--')
   if (separator < 0 || separator === args.length - 1) usage('run', 2)
   const options = args.slice(0, separator)
   const killAfterAt = options.indexOf('--kill-after')
   const killAfterMs = killAfterAt >= 0 ? Number(options[killAfterAt + 1]) : 5000
   if (!Number.isInteger(killAfterMs) || killAfterMs < 0) usage('run', 2)
-  execInit([
+  await execInit([
     ...(options.includes('--json') ? ['--exits', '2'] : ['-v']),
     ...(options.includes('--subreaper') ? ['-s', '--wait-descendants', String(WAIT_FOR_ALL_MS)] : []),
     '--kill-after',
@@ -92,4 +92,4 @@ if (!command || command === '--help' || command === '-h') usage('main', command 
 if (!(command in HELP) || command === 'main') usage('main', 2)
 if (rest.includes('--help') || rest.includes('-h')) usage(command)
 if (command === 'wait') await wait(rest)
-else run(rest)
+else await run(rest)

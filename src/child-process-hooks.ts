@@ -12,7 +12,7 @@ import { binding } from './native.js'
 
 const SYNC_SPAWNS = ['spawnSync', 'execSync', 'execFileSync'] as const
 let installed = false
-/** Children this environment started and Node has not reaped yet. */
+/** Children this environment started (child_process, monitor.spawn) that have not exited yet. */
 const spawned = new Set<number>()
 /** ChildProcesses whose 'exit' is reported to the native monitor. */
 const reporting = new WeakSet<ChildProcess>()
@@ -40,6 +40,13 @@ export function adoptedChildren(): number[] {
     .descendants(process.pid)
     .filter((m) => m.ppid === process.pid && !spawned.has(m.pid))
     .map((m) => m.pid)
+}
+
+/** Records a child started by `monitor.spawn` until its watch settles: it is not adopted. */
+export function recordSpawned(pid: number, exited: Promise<unknown>): void {
+  spawned.add(pid)
+  const forget = (): boolean => spawned.delete(pid)
+  exited.then(forget, forget)
 }
 
 /**

@@ -10,17 +10,45 @@ export type ExitwatchErrorCode =
   | 'ENOSYS'
   /** A bad argument. */
   | 'EINVAL'
-  /** The watch or subscription was disposed before the exit arrived. */
+  /**
+   * The watch or subscription was disposed before the exit arrived; a spawn whose AbortSignal
+   * was already aborted (nothing was started).
+   */
   | 'ECANCELED'
+  /** Spawn: no such file (the command, or a directory on the way to it or to `cwd`). */
+  | 'ENOENT'
+  /** Spawn: permission denied (the file is not executable, or a directory is not searchable). */
+  | 'EACCES'
+  /** Spawn: the file is not in a format the kernel can execute. */
+  | 'ENOEXEC'
+  /** Spawn: the arguments and environment are too long. */
+  | 'E2BIG'
+  /** Spawn: a path component (of the file or of `cwd`) is not a directory. */
+  | 'ENOTDIR'
+  /** Spawn: out of processes (`RLIMIT_NPROC`, `pids.max`) or memory for a new one. */
+  | 'EAGAIN'
 
-const CODES: ReadonlySet<string> = new Set(['ESRCH', 'EMFILE', 'EPERM', 'ENOSYS', 'EINVAL', 'ECANCELED'])
+const CODES: ReadonlySet<string> = new Set([
+  'ESRCH',
+  'EMFILE',
+  'EPERM',
+  'ENOSYS',
+  'EINVAL',
+  'ECANCELED',
+  'ENOENT',
+  'EACCES',
+  'ENOEXEC',
+  'E2BIG',
+  'ENOTDIR',
+  'EAGAIN',
+])
 
 /** Every error exitwatch throws or rejects with. */
 export class ExitwatchError extends Error {
   readonly code: ExitwatchErrorCode
 
-  constructor(code: ExitwatchErrorCode, message: string) {
-    super(message)
+  constructor(code: ExitwatchErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options)
     this.name = 'ExitwatchError'
     this.code = code
   }
@@ -29,7 +57,7 @@ export class ExitwatchError extends Error {
 /** Turns an error thrown by the native binding (`[CODE] message`) into an ExitwatchError. */
 export function fromNative(error: unknown): unknown {
   if (!(error instanceof Error)) return error
-  const match = /^\[([A-Z]+)\] ([\s\S]*)$/.exec(error.message)
+  const match = /^\[([A-Z0-9]+)\] ([\s\S]*)$/.exec(error.message)
   if (!match || !CODES.has(match[1] ?? '')) return error
   return new ExitwatchError(match[1] as ExitwatchErrorCode, match[2] ?? '')
 }

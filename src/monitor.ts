@@ -8,6 +8,7 @@ import type { ExitInfo, StatusSource } from './exit-info.js'
 import { ExitStream } from './exit-stream.js'
 import { ProcessHandle } from './handle.js'
 import { binding, type NativeCapabilities } from './native.js'
+import { spawnProcess, type SpawnedProcess, type SpawnOptions } from './spawn.js'
 import { Subscription } from './subscription.js'
 import { pidOf, type WatchOptions } from './target.js'
 import type { TreeMember } from './tree.js'
@@ -116,6 +117,20 @@ export class ExitMonitor {
       handle.exited.then(stopFollowing, stopFollowing)
     }
     return handle
+  }
+
+  /**
+   * Starts `file` (looked up in `PATH` like `execvp` when it has no slash) without forking
+   * this process, so the cost does not grow with its memory. exitwatch owns the child: it is
+   * reaped by exitwatch, never seen by libuv, and never taken for an orphan. Options are
+   * `child_process.spawn`'s where they overlap; a bad option is an EINVAL and starts nothing.
+   * A failed start (ENOENT, EACCES, ENOEXEC, E2BIG, ENOTDIR: a bad `cwd`) throws, naming the
+   * file, and leaves no process and no descriptor behind.
+   */
+  spawn(file: string, args?: readonly string[], options?: SpawnOptions): SpawnedProcess
+  spawn(file: string, options?: SpawnOptions): SpawnedProcess
+  spawn(file: string, argsOrOptions?: readonly string[] | SpawnOptions, options?: SpawnOptions): SpawnedProcess {
+    return spawnProcess(this.#channel, file, argsOrOptions, options)
   }
 
   /**

@@ -8,6 +8,8 @@ export type NativeExit = Binding.NativeExit
 export type NativeChannel = Binding.NativeChannel
 export type NativeStats = Binding.NativeStats
 export type NativeCapabilities = Binding.NativeCapabilities
+export type NativeSpawnSpec = Binding.NativeSpawnSpec
+export type NativeStdio = Binding.NativeStdio
 
 let loaded: typeof Binding | undefined
 

@@ -3,8 +3,9 @@
 import type { ChildProcess } from 'node:child_process'
 import { invalid } from './errors.js'
 import type { ExitInfo } from './exit-info.js'
-import type { ProcessHandle } from './handle.js'
+import { ProcessHandle } from './handle.js'
 import { ExitMonitor } from './monitor.js'
+import { checkSpawn, type SpawnCommand } from './spawn.js'
 
 export type RestartPolicy = 'always' | 'on-failure' | 'never'
 
@@ -57,15 +58,22 @@ export interface SupervisorStatus {
   nextRestartAt: number | null
 }
 
-/** Supervises what `start()` starts (a ChildProcess or a pid); see `SuperviseOptions`. */
-export function supervise(start: () => ChildProcess | number, options: SuperviseOptions = {}): Supervisor {
+/**
+ * What each run starts: a command that the supervisor's monitor spawns (`monitor.spawn`, with
+ * `stdio: 'inherit'` unless the command's options say otherwise), or a function that starts
+ * the process itself and returns its `ChildProcess`, pid, or handle (`monitor.spawn(…)`).
+ */
+export type SuperviseStart = SpawnCommand | (() => ChildProcess | number | ProcessHandle)
+
+/** Supervises what `start` starts; see `SuperviseStart` and `SuperviseOptions`. */
+export function supervise(start: SuperviseStart, options: SuperviseOptions = {}): Supervisor {
   return new Supervisor(start, options)
 }
 
 export class Supervisor implements AsyncDisposable {
   /** Settles when supervision ends: finished, gave up, or stopped. */
   readonly done: Promise<void>
-  readonly #start: () => ChildProcess | number
+  readonly #start: SuperviseStart
   readonly #options: Required<Omit<SuperviseOptions, 'monitor' | 'backoff' | 'stop'>> & {
     backoff: Required<BackoffOptions>
     stop: Required<StopOptions>
@@ -83,7 +91,12 @@ export class Supervisor implements AsyncDisposable {
   #stopping: Promise<void> | undefined
 
   /** @internal use `supervise()` */
-  constructor(start: () => ChildProcess | number, options: SuperviseOptions) {
+  constructor(start: SuperviseStart, options: SuperviseOptions) {
+    if (typeof start !== 'function') {
+      if (start === null || typeof start !== 'object') throw invalid(`start must be a function or a command ({ file, args, options }), not ${String(start)}`)
+      // A bad command fails here, not at its first start.
+      checkSpawn(start.file, start.args ?? [], start.options)
+    }
     this.#start = start
     this.#monitor = options.monitor ?? ExitMonitor.shared()
     this.#options = {
@@ -174,7 +187,7 @@ export class Supervisor implements AsyncDisposable {
       }
       this.#starts.push(now)
       const run = ++this.#runs
-      const handle = this.#monitor.watch(this.#start())
+      const handle = this.#startRun()
       this.#handle = handle
       this.#state = 'running'
       this.#emit({ type: 'start', run, pid: handle.pid, at: now })
@@ -210,6 +223,15 @@ export class Supervisor implements AsyncDisposable {
     }
     this.#finish('stopped')
     this.#emit({ type: 'stopped', runs: this.#runs })
+  }
+
+  #startRun(): ProcessHandle {
+    if (typeof this.#start !== 'function') {
+      const { file, args = [], options } = this.#start
+      return this.#monitor.spawn(file, args, { stdio: 'inherit', ...options })
+    }
+    const started = this.#start()
+    return started instanceof ProcessHandle ? started : this.#monitor.watch(started)
   }
 
   #finish(state: SupervisorStatus['state']): void {

@@ -15,6 +15,18 @@ pub enum ErrorCode {
     Enosys,
     /// A bad argument.
     Einval,
+    /// A file or directory to spawn with does not exist.
+    Enoent,
+    /// Permission to execute the file, or to enter the working directory, was denied.
+    Eacces,
+    /// The file is not in an executable format (and has no `#!` line).
+    Enoexec,
+    /// The arguments and environment of a spawn are too large.
+    E2big,
+    /// A path component is not a directory.
+    Enotdir,
+    /// Out of processes (`RLIMIT_NPROC`, `pids.max`) or kernel memory for a new process.
+    Eagain,
 }
 
 impl ErrorCode {
@@ -25,6 +37,29 @@ impl ErrorCode {
             ErrorCode::Eperm => "EPERM",
             ErrorCode::Enosys => "ENOSYS",
             ErrorCode::Einval => "EINVAL",
+            ErrorCode::Enoent => "ENOENT",
+            ErrorCode::Eacces => "EACCES",
+            ErrorCode::Enoexec => "ENOEXEC",
+            ErrorCode::E2big => "E2BIG",
+            ErrorCode::Enotdir => "ENOTDIR",
+            ErrorCode::Eagain => "EAGAIN",
+        }
+    }
+
+    /// The code of a spawn that failed with `errno`. Errnos without a code of their own
+    /// are `EINVAL`, with the system's wording in the message.
+    pub fn of_spawn_errno(errno: i32) -> ErrorCode {
+        match errno {
+            libc::ENOENT => ErrorCode::Enoent,
+            libc::EACCES => ErrorCode::Eacces,
+            libc::ENOEXEC => ErrorCode::Enoexec,
+            libc::E2BIG => ErrorCode::E2big,
+            libc::ENOTDIR => ErrorCode::Enotdir,
+            libc::EAGAIN | libc::ENOMEM => ErrorCode::Eagain,
+            libc::EPERM => ErrorCode::Eperm,
+            libc::EMFILE | libc::ENFILE => ErrorCode::Emfile,
+            libc::ENOSYS => ErrorCode::Enosys,
+            _ => ErrorCode::Einval,
         }
     }
 }

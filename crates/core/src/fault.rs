@@ -1,7 +1,9 @@
 //! Test-only fault injection (feature `fault-injection`): makes the monitor thread panic, or
-//! poison the registry lock, on its next wake-up.
+//! poison the registry lock, on its next wake-up; or holds spawns back before they register
+//! their child.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use crate::monitor::{Monitor, Shared};
 use crate::sync::lock;
@@ -10,6 +12,7 @@ use crate::sync::lock;
 pub(crate) struct Faults {
     panic_in_loop: AtomicBool,
     poison_registry: AtomicBool,
+    spawn_registration_delay_us: AtomicU64,
 }
 
 impl Faults {
@@ -23,6 +26,14 @@ impl Faults {
             panic!("injected fault: panic in the monitor loop");
         }
     }
+
+    /// Called by `Monitor::spawn` between `clone` and the registration of the child.
+    pub fn delay_spawn_registration(&self) {
+        let us = self.spawn_registration_delay_us.load(Ordering::Acquire);
+        if us > 0 {
+            std::thread::sleep(Duration::from_micros(us));
+        }
+    }
 }
 
 impl Monitor {
@@ -31,6 +42,16 @@ impl Monitor {
     pub fn inject_panic(&self) {
         let faults = &self.shared.faults;
         faults.panic_in_loop.store(true, Ordering::Release);
+    }
+
+    /// Makes every spawn wait `delay` after `clone` before it registers its child, so that a
+    /// short-lived child is a zombie before it is registered.
+    pub fn inject_spawn_registration_delay(&self, delay: Duration) {
+        let faults = &self.shared.faults;
+        let us = delay.as_micros().min(u64::MAX as u128) as u64;
+        faults
+            .spawn_registration_delay_us
+            .store(us, Ordering::Release);
     }
 
     /// Makes the monitor thread panic on its next wake-up while holding the registry lock,

@@ -34,6 +34,16 @@ pub struct WatchOptions {
     pub owner_reports_exit: bool,
 }
 
+/// How a process comes to be registered.
+enum Origin {
+    /// Watched (or claimed through a subscription) by a consumer.
+    Watched,
+    /// Claimed for another part of this process, which owns the child and will reap it.
+    Claimed,
+    /// Spawned by exitwatch, with the pidfd `clone` returned where it did.
+    Spawned(Option<OwnedFd>),
+}
+
 /// The outcome of [`Monitor::claim`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claimed {
@@ -199,12 +209,35 @@ impl Monitor {
                 pid,
                 options,
                 Some(inbox),
-                false,
+                Origin::Watched,
                 &mut to_wake,
             )
         };
         wake_all(to_wake);
         token
+    }
+
+    /// Registers a child this process just spawned for exitwatch (see `spawn.rs`), watched
+    /// and reaped by the monitor: `pidfd` is the one `clone` returned, if any.
+    pub(crate) fn register_spawned(
+        &self,
+        pid: i32,
+        pidfd: Option<OwnedFd>,
+        inbox: &Arc<Inbox>,
+    ) -> Result<u64> {
+        let options = WatchOptions {
+            reap: true,
+            owner_reports_exit: false,
+        };
+        let mut registry = lock(&self.shared.registry);
+        self.register_locked(
+            &mut registry,
+            pid,
+            options,
+            Some(inbox),
+            Origin::Spawned(pidfd),
+            &mut Vec::new(),
+        )
     }
 
     /// Without `pidfd_open` the poll engine is in use (see `Capabilities::engine`).
@@ -217,17 +250,21 @@ impl Monitor {
     /// lock: the monitor thread reaps owned processes under the same lock, so a pid it reaps
     /// cannot be reused and opened here before its exit is in the inboxes (what makes `claim`
     /// exact). Every call here is non-blocking. Without an inbox the process is only claimed.
-    /// `claimed`: another part of this process owns the child and will reap it. A zombie
-    /// whose exit was delivered already gets that same exit at once (into `to_wake`).
+    /// A zombie whose exit was delivered already gets that same exit at once (into `to_wake`).
     fn register_locked(
         &self,
         registry: &mut Registry,
         pid: i32,
         options: WatchOptions,
         inbox: Option<&Arc<Inbox>>,
-        claimed: bool,
+        origin: Origin,
         to_wake: &mut Vec<Arc<Inbox>>,
     ) -> Result<u64> {
+        let claimed = matches!(origin, Origin::Claimed);
+        let spawned_pidfd = match origin {
+            Origin::Spawned(pidfd) => pidfd,
+            _ => None,
+        };
         let connector = &self.shared.connector;
         let (pin, id, child, opened_at) = match self.shared.caps.engine {
             Engine::Pidfd => {
@@ -242,7 +279,8 @@ impl Monitor {
                         &self.shared.counters,
                     );
                 let opened_from_ns = if tracked { sys::monotonic_ns() } else { 0 };
-                let opened = sys::pidfd_open(pid)
+                let opened = spawned_pidfd
+                    .map_or_else(|| sys::pidfd_open(pid), Ok)
                     .map_err(|e| Error::from_io(&e, pid, "watch"))
                     .and_then(|pidfd| {
                         let child = is_child(&pidfd, self.shared.caps);
@@ -398,7 +436,7 @@ impl Monitor {
                 pid,
                 options,
                 Some(watch_inbox),
-                false,
+                Origin::Watched,
                 &mut to_wake,
             )
             .map(Claimed::Watching);
@@ -518,8 +556,15 @@ impl Monitor {
             owner_reports_exit,
         };
         let mut registry = lock(&self.shared.registry);
-        self.register_locked(&mut registry, pid, options, None, true, &mut Vec::new())
-            .map(|_| ())
+        self.register_locked(
+            &mut registry,
+            pid,
+            options,
+            None,
+            Origin::Claimed,
+            &mut Vec::new(),
+        )
+        .map(|_| ())
     }
 
     /// The owner of child `pid` reaped it and reports its exact status (Node's `ChildProcess`

@@ -90,11 +90,29 @@ pub(crate) fn record_current_children() {
     }
 }
 
-/// True while some thread is forking: a zombie child seen now may be its child, not yet
-/// recorded. Checked after listing the children, so any child listed is recorded already
-/// or its fork is still in progress.
+/// True while some thread is forking, or spawning a child of exitwatch's own: a zombie child
+/// seen now may be its child, not yet recorded (or registered). Checked after listing the
+/// children, so any child listed is recorded already or its fork is still in progress.
 pub(crate) fn fork_in_progress() -> bool {
     FORKS_IN_PROGRESS.load(Ordering::SeqCst) > 0
+}
+
+/// A spawn of exitwatch's own is under way, from before its child exists until it is
+/// registered (or reaped, when it failed): orphan reaping leaves every zombie alone meanwhile,
+/// as during a fork.
+pub(crate) struct SpawnInProgress(());
+
+impl SpawnInProgress {
+    pub fn begin() -> SpawnInProgress {
+        FORKS_IN_PROGRESS.fetch_add(1, Ordering::SeqCst);
+        SpawnInProgress(())
+    }
+}
+
+impl Drop for SpawnInProgress {
+    fn drop(&mut self) {
+        FORKS_IN_PROGRESS.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Whether a process was forked by this process, as far as the fork handlers know.

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use common::*;
 use exitwatch_core::{
-    Claim, Engine, ErrorCode, ExitStatus, Monitor, StatusSource, WatchOptions, ENGINE_ENV,
+    Claim, Engine, ErrorCode, ExitStatus, Monitor, SpawnSpec, StatusSource, Stdio, WatchOptions,
+    ENGINE_ENV,
 };
 
 /// Every test of this binary uses the poll engine; the variable is read once, on first use.
@@ -184,4 +185,35 @@ fn two_watches_of_one_process_get_one_identical_exit() {
     assert_eq!(second.wait(), exit);
     parent.kill().unwrap();
     parent.wait().unwrap();
+}
+
+#[test]
+fn a_spawned_child_is_owned_without_pidfds() {
+    let monitor = monitor();
+    let inbox = monitor.inbox(None);
+    let mut spec = SpawnSpec::new("sh");
+    spec.args = vec!["-c".into(), "exit 5".into()];
+    spec.stdio = vec![Stdio::Ignore; 3];
+    let spawned = monitor.spawn(&spec, &inbox).unwrap();
+    let exit = wait_for_watch(&inbox, spawned.token);
+    assert_eq!(exit.status, ExitStatus::Exited { code: 5 });
+    assert_eq!(exit.source, StatusSource::Waitid);
+    assert!(exit.reaped);
+
+    let mut spec = SpawnSpec::new("sleep");
+    spec.args = vec!["30".into()];
+    let spawned = monitor.spawn(&spec, &inbox).unwrap();
+    monitor.kill(spawned.token, libc::SIGKILL).unwrap();
+    let exit = wait_for_watch(&inbox, spawned.token);
+    assert_eq!(
+        exit.status,
+        ExitStatus::Killed {
+            signal: libc::SIGKILL
+        }
+    );
+
+    let err = monitor
+        .spawn(&SpawnSpec::new("exitwatch-no-such-program"), &inbox)
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::Enoent);
 }

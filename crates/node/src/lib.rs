@@ -12,8 +12,10 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
 mod convert;
+mod spawn;
 
 use convert::{to_pid, NativeCapabilities, NativeClaim, NativeExit, NativeStats, NativeTreeMember};
+use spawn::{NativeSpawnSpec, NativeSpawned};
 
 /// Errors reach JavaScript as `[CODE] message`; the TypeScript layer turns the stable code
 /// into a typed `ExitwatchError` (napi-rs sets `err.code` only from its own statuses).
@@ -77,6 +79,15 @@ impl NativeChannel {
             .register(pid, options, &self.inbox)
             .map_err(js_error)?;
         Ok(token as i64)
+    }
+
+    /// Starts a child that exitwatch owns and reaps; its exit arrives under the returned
+    /// token, like a `watch` with `reap`.
+    #[napi]
+    pub fn spawn(&self, spec: NativeSpawnSpec) -> Result<NativeSpawned> {
+        let spec = spec.to_core().map_err(js_error)?;
+        let spawned = monitor()?.spawn(&spec, &self.inbox).map_err(js_error)?;
+        Ok(spawned.into())
     }
 
     /// Stops a watch; its exit is never delivered after this returns.

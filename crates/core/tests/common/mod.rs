@@ -51,3 +51,24 @@ pub fn wait_until(mut condition: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// Waits for the exit delivered to `inbox` for watch `token`.
+pub fn wait_for_watch(inbox: &exitwatch_core::Inbox, token: u64) -> exitwatch_core::ExitInfo {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let event = inbox.recv_timeout(left).expect("an exit within 10 s");
+        if event.target == exitwatch_core::Target::Watch(token) {
+            return event.exit;
+        }
+    }
+}
+
+/// Our children that are zombies now.
+pub fn zombie_children() -> Vec<i32> {
+    exitwatch_core::procfs::children_of(std::process::id() as i32)
+        .into_iter()
+        .filter(|c| c.state == b'Z')
+        .map(|c| c.pid)
+        .collect()
+}
