@@ -2,6 +2,8 @@
 import { spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { cpus, release, totalmem } from 'node:os'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 
 export const root = fileURLToPath(new URL('..', import.meta.url))
@@ -70,6 +72,24 @@ export const jsThreadCpuNs = () => Number(readFileSync(`/proc/self/task/${proces
 export function machine() {
   const nofile = readFileSync('/proc/self/limits', 'utf8').match(/Max open files\s+(\d+)/)?.[1]
   return `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Linux ${release()}, Node ${process.version}, RLIMIT_NOFILE ${nofile}`
+}
+
+/**
+ * The event-loop delay while `work()` runs: how late a 1 ms timer fires (perf_hooks'
+ * monitorEventLoopDelay records whole intervals; the 1 ms is taken off). The timer has fired
+ * once before the work starts and fires once after it ends, so a loop starved for the whole
+ * work still records that interval. `firings` tells how often the timer got to run.
+ */
+export async function loopDelayDuring(work) {
+  const resolutionMs = 1
+  const delay = monitorEventLoopDelay({ resolution: resolutionMs })
+  delay.enable()
+  while (delay.count === 0) await sleep(1)
+  const result = await work()
+  await sleep(resolutionMs + 1)
+  delay.disable()
+  const late = (ns) => Math.max(0, ns / 1e6 - resolutionMs)
+  return { result, loopDelay: { p99Ms: late(delay.percentile(99)), maxMs: late(delay.max), firings: delay.count } }
 }
 
 export const emit = (result) => console.log(JSON.stringify(result))

@@ -3,11 +3,9 @@
 // The parent is inflated with Buffers whose every page is written (resident and mapped: what a
 // fork() must copy the page tables of) until its RSS reaches the target. Per spawn, the time
 // inside the spawn call is measured with hrtime around it (tinybench would time the whole
-// spawn-and-wait cycle, not the call); the event-loop delay (a 1 ms timer, how late it fires)
-// and the JavaScript thread's CPU time (its schedstat) cover everything around the call too:
+// spawn-and-wait cycle, not the call); the event-loop delay and the JavaScript thread's CPU time (its schedstat) cover everything around the call too:
 // the exit's delivery and reaping.
-import { monitorEventLoopDelay } from 'node:perf_hooks'
-import { emit, jsThreadCpuNs, loadAverage } from './lib.mjs'
+import { emit, jsThreadCpuNs, loadAverage, loopDelayDuring } from './lib.mjs'
 import { methodNamed } from './spawners.mjs'
 
 const [name, rssArg, samplesArg] = process.argv.slice(2)
@@ -24,31 +22,27 @@ for (let rss = process.memoryUsage.rss(); rss < targetRss; rss = process.memoryU
   ballast.push(buffer)
 }
 
-const delayResolutionMs = 1
-const delay = monitorEventLoopDelay({ resolution: delayResolutionMs })
-const inCallNs = []
-let cpuBefore
-for (let i = 0; i < warmup + samples; i++) {
-  if (i === warmup) {
-    delay.enable()
-    cpuBefore = jsThreadCpuNs()
-  }
+async function spawnOne() {
   const started = process.hrtime.bigint()
   const child = method.start('/bin/true', [])
   const returned = process.hrtime.bigint()
-  if (i >= warmup) inCallNs.push(Number(returned - started))
   await child.done
+  return Number(returned - started)
 }
+
+for (let i = 0; i < warmup; i++) await spawnOne()
+const inCallNs = []
+const cpuBefore = jsThreadCpuNs()
+const { loopDelay } = await loopDelayDuring(async () => {
+  for (let i = 0; i < samples; i++) inCallNs.push(await spawnOne())
+})
 const cpuNs = jsThreadCpuNs() - cpuBefore
-delay.disable()
-const lateMs = (ns) => Math.max(0, ns / 1e6 - delayResolutionMs)
 emit({
   rssMiB: process.memoryUsage.rss() / 2 ** 20,
   ballastMiB: ballast.reduce((sum, b) => sum + b.length, 0) / 2 ** 20,
   inCallNs,
   jsCpuNsPerSpawn: cpuNs / samples,
-  loopDelayP99Ms: lateMs(delay.percentile(99)),
-  loopDelayMaxMs: lateMs(delay.max),
+  loopDelay,
   load: loadAverage(),
 })
 process.exit(0)

@@ -112,8 +112,8 @@ for (const rss of config.rss) {
   })
   row(`${label}: JS thread blocked in the call, p99 (ms)`, pick((r) => ms(percentile(r.inCallNs, 99))), { loads })
   row(`${label}: JS thread CPU per spawn, exit included (ms)`, pick((r) => ms(r.jsCpuNsPerSpawn)), { loads })
-  row(`${label}: event-loop delay p99 (ms)`, pick((r) => r.loopDelayP99Ms), { loads })
-  row(`${label}: event-loop delay max (ms)`, pick((r) => r.loopDelayMaxMs), { loads })
+  row(`${label}: event-loop delay p99 (ms)`, pick((r) => r.loopDelay.p99Ms), { loads })
+  row(`${label}: event-loop delay max (ms)`, pick((r) => r.loopDelay.maxMs), { loads })
 }
 
 // 2. Exit → JavaScript latency beside idle siblings started by the same method.
@@ -150,12 +150,12 @@ for (const idle of config.poolIdle) {
   for (const width of config.widths) {
     const pick = (f) => Object.fromEntries(Object.entries(results).map(([name, r]) => [name, f(r.byWidth[width])]))
     const label = `pool: ${tasks} × /bin/true, ${width} wide, ${idle} idle siblings`
-    const delay = pick((r) => r.loopDelayP99Ms)
+    const delay = pick((r) => r.loopDelay.p99Ms)
     const delayGoal = idle === Math.max(...config.poolIdle) && delay['exitwatch-spawn'] !== undefined ? `p99 ≤ 1 ms: ${verdict(delay['exitwatch-spawn'] <= 1)}` : ''
     row(`${label}: wall time, mean of ${repeats} (ms)`, pick((r) => r.wallMs.mean), { digits: 0, loads })
     row(`${label}: event-loop delay p99 (ms)`, delay, { goal: delayGoal, loads })
-    row(`${label}: event-loop delay max (ms)`, pick((r) => r.loopDelayMaxMs), { loads })
-    row(`${label}: 1 ms timer firings`, pick((r) => r.loopDelaySamples), { digits: 0, loads })
+    row(`${label}: event-loop delay max (ms)`, pick((r) => r.loopDelay.maxMs), { loads })
+    row(`${label}: 1 ms timer firings (few: the loop was starved)`, pick((r) => r.loopDelay.firings), { digits: 0, loads })
   }
 }
 
