@@ -284,6 +284,16 @@ describe('spawn failures are typed errors that leave nothing behind', () => {
     expect(error.message).toContain(file)
   })
 
+  it('ENOEXEC: an executable file in no executable format (no fallback to /bin/sh); E2BIG: an argument over the kernel\'s limit', async () => {
+    const file = join(tempDir(), 'no-shebang')
+    writeFileSync(file, 'echo never\n')
+    chmodSync(file, 0o755)
+    const notExecutable = await expectNothingLeft(() => thrownBy(() => monitor.spawn(file, [], { stdio: 'pipe' })))
+    expect(notExecutable).toMatchObject({ code: 'ENOEXEC', message: expect.stringContaining(file) })
+    const tooLong = await expectNothingLeft(() => thrownBy(() => monitor.spawn('true', ['x'.repeat(256 << 10)], { stdio: 'pipe' })))
+    expect(tooLong.code).toBe('E2BIG')
+  })
+
   it('a cwd that does not exist (ENOENT), or is not a directory (ENOTDIR)', async () => {
     const file = join(tempDir(), 'a-file')
     writeFileSync(file, '')
@@ -427,6 +437,19 @@ describe('environments and modes', () => {
     const exits = events.flatMap((e) => (e.type === 'exit' ? [[e.exit.code, e.exit.source, e.failed]] : []))
     expect(exits).toEqual([[1, 'waitid', true], [0, 'waitid', false]])
     expect(() => supervise({ file: 'sh', options: { timeout: -1 } })).toThrow(expect.objectContaining({ code: 'EINVAL' }))
+  })
+
+  it('supervise(): a start function may return a spawned handle; a command that cannot run gives up, done rejects with why', async () => {
+    const fromFunction = supervise(() => monitor.spawn('sh', ['-c', 'exit 0'], { stdio: 'ignore' }), { restart: 'never' })
+    await fromFunction.done
+    expect(fromFunction.status()).toMatchObject({ state: 'finished', runs: 1, lastExit: { code: 0, source: 'waitid' } })
+
+    const missing = supervise({ file: '/nonexistent/daemon' })
+    await expect(missing.done).rejects.toMatchObject({ code: 'ENOENT' })
+    const events: SupervisorEvent[] = []
+    for await (const event of missing.events()) events.push(event)
+    expect(events).toEqual([{ type: 'give-up', reason: expect.stringMatching(/^start failed: .*\/nonexistent\/daemon/), runs: 0 }])
+    expect(missing.status().state).toBe('gave-up')
   })
 
   it('exitwatch run starts its command without child_process (no fork of Node) and exits with its code', async () => {

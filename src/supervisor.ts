@@ -187,7 +187,15 @@ export class Supervisor implements AsyncDisposable {
       }
       this.#starts.push(now)
       const run = ++this.#runs
-      const handle = this.#startRun()
+      let handle: ProcessHandle
+      try {
+        handle = this.#startRun()
+      } catch (error) {
+        // Nothing runs and nothing will: event iterators end, `done` rejects with why.
+        this.#finish('gave-up')
+        this.#emit({ type: 'give-up', reason: `start failed: ${(error as Error).message}`, runs: run - 1 })
+        throw error
+      }
       this.#handle = handle
       this.#state = 'running'
       this.#emit({ type: 'start', run, pid: handle.pid, at: now })

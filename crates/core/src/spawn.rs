@@ -24,7 +24,7 @@
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
 use std::sync::Arc;
@@ -53,7 +53,7 @@ pub enum Stdio {
 #[derive(Debug, Clone)]
 pub struct SpawnSpec {
     /// Looked up in `PATH` (of `env` if given, else the current environment) like `execvp`
-    /// when it has no '/'.
+    /// when it has no '/'. A relative path is relative to `cwd` when that is given.
     pub file: OsString,
     /// `argv[1..]`.
     pub args: Vec<OsString>,
@@ -106,11 +106,12 @@ impl Monitor {
         let program = Program::prepare(spec)?;
         validate_stdio(&spec.stdio)?;
         let stdio = StdioPlan::open(&spec.stdio).map_err(|e| spawn_error(spec, Step::Stdio, e))?;
-        let stack = ChildStack::new().map_err(|e| spawn_error(spec, Step::Clone, e))?;
         let want_pidfd = self.shared.caps.engine == Engine::Pidfd;
         let _spawning = SpawnInProgress::begin();
-        let child = clone_child(&program, &stdio, spec, &stack, want_pidfd)
-            .map_err(|e| spawn_error(spec, Step::Clone, e))?;
+        let child = ChildStack::with_this_threads(|stack| {
+            clone_child(&program, &stdio, spec, stack, want_pidfd)
+        })
+        .map_err(|e| spawn_error(spec, Step::Clone, e))?;
         let StdioPlan {
             parent_ends,
             child_ends,
@@ -156,19 +157,18 @@ enum Step {
 }
 
 impl Step {
+    /// The step a child reported (`Exec` for anything unexpected: it is the last one).
     fn from_u8(value: u8) -> Step {
-        [
-            Step::Stdio,
-            Step::Clone,
-            Step::Setsid,
-            Step::Descriptors,
-            Step::Chdir,
-            Step::Setgid,
-            Step::Setuid,
-        ]
-        .into_iter()
-        .find(|s| *s as u8 == value)
-        .unwrap_or(Step::Exec)
+        match value {
+            1 => Step::Stdio,
+            2 => Step::Clone,
+            3 => Step::Setsid,
+            4 => Step::Descriptors,
+            5 => Step::Chdir,
+            6 => Step::Setgid,
+            7 => Step::Setuid,
+            _ => Step::Exec,
+        }
     }
 }
 
@@ -220,21 +220,13 @@ impl Program {
             .chain(spec.args.iter().map(OsString::as_os_str))
             .map(|a| c_string(a, "an argument"))
             .collect::<Result<Vec<_>>>()?;
-        let env: Vec<OsString> = match &spec.env {
-            Some(env) => env.clone(),
-            None => std::env::vars_os()
-                .map(|(k, v)| {
-                    let mut entry = k;
-                    entry.push("=");
-                    entry.push(v);
-                    entry
-                })
-                .collect(),
+        let env = match &spec.env {
+            Some(env) => env
+                .iter()
+                .map(|e| c_string(e, "an environment entry"))
+                .collect::<Result<Vec<_>>>()?,
+            None => std::env::vars_os().map(environment_entry).collect(),
         };
-        let env = env
-            .iter()
-            .map(|e| c_string(e, "an environment entry"))
-            .collect::<Result<Vec<_>>>()?;
         let cwd = spec
             .cwd
             .as_deref()
@@ -266,6 +258,15 @@ impl Program {
             cwd,
         })
     }
+}
+
+/// `KEY=value` of a variable of this process's environment (which holds no NUL byte).
+fn environment_entry((key, value): (OsString, OsString)) -> CString {
+    let mut entry = key.into_vec();
+    entry.reserve_exact(value.len() + 2);
+    entry.push(b'=');
+    entry.extend_from_slice(value.as_bytes());
+    CString::new(entry).expect("environment variables hold no NUL byte")
 }
 
 /// glibc's and musl's `execvp` search path when `PATH` is unset.
@@ -415,6 +416,22 @@ impl ChildStack {
         }
     }
 
+    /// Runs `f` with this thread's child stack, mapped on its first spawn and kept for the
+    /// next (a thread runs one spawn at a time: `clone` suspends it until the child execs).
+    fn with_this_threads<T>(f: impl FnOnce(&ChildStack) -> io::Result<T>) -> io::Result<T> {
+        thread_local! {
+            static STACK: std::cell::RefCell<Option<ChildStack>> =
+                const { std::cell::RefCell::new(None) };
+        }
+        let stack = match STACK.with(|s| s.borrow_mut().take()) {
+            Some(stack) => stack,
+            None => ChildStack::new()?,
+        };
+        let result = f(&stack);
+        STACK.with(|s| *s.borrow_mut() = Some(stack));
+        result
+    }
+
     /// The highest address: the stack grows down on every Linux target we build.
     fn top(&self) -> *mut libc::c_void {
         // SAFETY: one past the end of the mapping, 16-byte aligned (page-aligned base).
@@ -424,7 +441,7 @@ impl ChildStack {
 
 impl Drop for ChildStack {
     fn drop(&mut self) {
-        // SAFETY: our own mapping, no longer used (the child has exec'd or exited).
+        // SAFETY: our own mapping, no longer used (its thread is exiting).
         unsafe { libc::munmap(self.base, STACK_SIZE) };
     }
 }
@@ -487,33 +504,44 @@ fn clone_child(
         failed_step: AtomicU8::new(0),
         errno: AtomicI32::new(0),
     };
-    let mut flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
-    if want_pidfd {
-        flags |= libc::CLONE_PIDFD;
-    }
+    let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
     let mut pidfd: libc::c_int = -1;
-    // Every signal blocked across `clone`: a handler of the parent must never run in the
-    // child, which shares its memory. The child unblocks them once its handlers are reset.
-    let previous_mask = block_all_signals();
-    // SAFETY: `child_main` only reads `args` (alive until `clone` returns, since CLONE_VFORK
-    // suspends us until the child has exec'd or exited) and runs on its own stack.
-    // `&mut pidfd` is where CLONE_PIDFD stores the pidfd; the TLS and child tid are unused.
-    let pid = unsafe {
-        libc::clone(
-            child_main,
-            stack.top(),
-            flags,
-            std::ptr::addr_of!(args).cast_mut().cast(),
-            &mut pidfd as *mut libc::c_int,
-            std::ptr::null_mut::<libc::c_void>(),
-            std::ptr::null_mut::<libc::c_int>(),
-        )
+    let mut clone_with = |flags: libc::c_int| {
+        // Every signal blocked across `clone`: a handler of the parent must never run in the
+        // child, which shares its memory. The child unblocks them once its handlers are reset.
+        let previous_mask = block_all_signals();
+        // SAFETY: `child_main` only reads `args` (alive until `clone` returns, since
+        // CLONE_VFORK suspends us until the child has exec'd or exited) and runs on its own
+        // stack. `&mut pidfd` is where CLONE_PIDFD stores the pidfd; TLS and child tid are
+        // unused.
+        let pid = unsafe {
+            libc::clone(
+                child_main,
+                stack.top(),
+                flags,
+                std::ptr::addr_of!(args).cast_mut().cast(),
+                &mut pidfd as *mut libc::c_int,
+                std::ptr::null_mut::<libc::c_void>(),
+                std::ptr::null_mut::<libc::c_int>(),
+            )
+        };
+        let clone_error = io::Error::last_os_error();
+        restore_signals(previous_mask);
+        if pid < 0 {
+            Err(clone_error)
+        } else {
+            Ok(pid)
+        }
     };
-    let clone_error = io::Error::last_os_error();
-    restore_signals(previous_mask);
-    if pid < 0 {
-        return Err(clone_error);
-    }
+    let pid = if want_pidfd {
+        // A sandbox that refuses the flag (EINVAL) still spawns, and `pidfd_open` pins.
+        clone_with(flags | libc::CLONE_PIDFD).or_else(|e| match e.raw_os_error() {
+            Some(libc::EINVAL) => clone_with(flags),
+            _ => Err(e),
+        })?
+    } else {
+        clone_with(flags)?
+    };
     // SAFETY: CLONE_PIDFD stored a fresh, close-on-exec descriptor we own (a kernel that
     // ignores the flag leaves -1).
     let pidfd = (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) });
@@ -809,6 +837,23 @@ unsafe fn exec_first_candidate(args: &ChildArgs) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_step_survives_the_trip_through_shared_memory() {
+        let steps = [
+            Step::Stdio,
+            Step::Clone,
+            Step::Setsid,
+            Step::Descriptors,
+            Step::Chdir,
+            Step::Setgid,
+            Step::Setuid,
+            Step::Exec,
+        ];
+        for step in steps {
+            assert_eq!(Step::from_u8(step as u8), step);
+        }
+    }
 
     #[test]
     fn descriptor_names_parse_and_dots_do_not() {

@@ -403,6 +403,30 @@ fn a_thousand_spawns_leak_no_descriptor() {
 }
 
 #[test]
+fn threads_spawning_at_once_each_get_their_own_children() {
+    let _serial = serial();
+    let before = descriptor_count();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            std::thread::spawn(move || {
+                for i in 0..50 {
+                    let code = (t * 50 + i) % 256;
+                    let spec = sh_spec(&format!("exit {code}"), vec![Stdio::Pipe; 3]);
+                    let (exit, fds) = run(&spec);
+                    assert_eq!(exit.status, ExitStatus::Exited { code });
+                    drop(fds);
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    assert_eq!(descriptor_count(), before);
+    assert!(zombie_children().is_empty());
+}
+
+#[test]
 fn the_child_inherits_no_other_descriptor() {
     let _serial = serial();
     // Opened without O_CLOEXEC, as some native code would.

@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::os::fd::FromRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -67,14 +68,46 @@ fn received(subscription: &Subscription<'_>) -> Vec<ExitInfo> {
     std::iter::from_fn(|| subscription.recv_timeout(Duration::from_millis(200))).collect()
 }
 
+/// Runs `sh -c script` through libc `fork()` (whose handlers record the shell as ours: a
+/// `posix_spawn`ed one would be an orphan itself at grace 0), waits for it, and returns the
+/// pid it printed.
+fn forked_shell_printing_its_orphan(script: &str) -> i32 {
+    let script = std::ffi::CString::new(script).unwrap();
+    let argv = [
+        c"sh".as_ptr(),
+        c"-c".as_ptr(),
+        script.as_ptr(),
+        std::ptr::null(),
+    ];
+    let mut ends = [0; 2];
+    // SAFETY: valid out-array; the child only calls async-signal-safe functions.
+    let pid = unsafe {
+        assert_eq!(libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC), 0);
+        let pid = libc::fork();
+        if pid == 0 {
+            libc::dup2(ends[1], 1);
+            libc::execv(c"/bin/sh".as_ptr(), argv.as_ptr());
+            libc::_exit(127);
+        }
+        libc::close(ends[1]);
+        pid
+    };
+    // SAFETY: the read end is ours from here on.
+    let mut output = std::fs::File::from(unsafe { std::os::fd::OwnedFd::from_raw_fd(ends[0]) });
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut output, &mut text).unwrap();
+    let mut status = 0;
+    // SAFETY: our own child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    text.trim().parse().expect("a pid")
+}
+
 /// A shell's background job that outlives the shell: a real orphan, reaped and reported as
 /// one (proves that reaping is on while the spawned children are left alone). Returns every
 /// exit the subscription received meanwhile.
 fn expect_an_orphan_reaped(subscription: &Subscription<'_>) -> Vec<ExitInfo> {
     let mut seen = Vec::new();
-    let mut helper = sh("(sleep 0.1; exit 42) & echo $!");
-    let orphan = read_pid(&mut helper);
-    helper.wait().unwrap();
+    let orphan = forked_shell_printing_its_orphan("(sleep 0.1; exit 42) & echo $!");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Some(exit) = subscription.recv_timeout(Duration::from_millis(50)) {
