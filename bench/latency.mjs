@@ -1,55 +1,36 @@
-// Exit → notification latency: the child stamps CLOCK_MONOTONIC just before _exit; we read
-// process.hrtime.bigint() (the same clock) when notified.
-//   node bench/latency.mjs <exitwatch-handle|exitwatch-iterator|child_process> <samples> <idle>
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
-import { ExitMonitor, emit, idleChildren, idleGrandchildren, native } from './lib.mjs'
+// Exit → JavaScript latency of one child among `idle` idle siblings, where the child and the
+// siblings are started by the same method (child_process siblings for child_process, ...).
+// Exit instant: the child (bench/native exit-stamp) opens its stamp file, reads CLOCK_MONOTONIC
+// and writes it, then calls _exit. Notification instant: process.hrtime.bigint() (the same clock)
+// when the method's notification reaches JavaScript. The stamp is read from the file afterwards.
+//   node bench/latency.mjs <child_process|exitwatch-watch|exitwatch-spawn> <samples> <idle>
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { emit, loadAverage, native } from './lib.mjs'
+import { idleSiblings, methodNamed, requireDescriptors } from './spawners.mjs'
 
-const [method, samplesArg, idleArg] = process.argv.slice(2)
+const [name, samplesArg, idleArg] = process.argv.slice(2)
+const method = methodNamed(name)
 const samples = Number(samplesArg)
 const idle = Number(idleArg)
-const monitor = method.startsWith('exitwatch') ? ExitMonitor.shared() : undefined
+requireDescriptors(idle + 256) // a pidfd per process for the exitwatch methods
 
-// exitwatch watches idle processes it was told about; child_process scales with its children.
-let idlers
-if (monitor) {
-  idlers = await idleGrandchildren(idle)
-  for (const pid of idlers.pids) monitor.watch(pid).unref()
-} else {
-  idlers = idleChildren(idle)
-}
-const iterator = method === 'exitwatch-iterator' ? monitor.exits() : undefined
-
-async function stampOf(child) {
-  let text = ''
-  for await (const chunk of child.stdout) text += chunk
-  return BigInt(text.trim())
-}
-
-async function notified(child) {
-  if (method === 'exitwatch-handle') {
-    await monitor.watch(child).exited
-  } else if (method === 'exitwatch-iterator') {
-    monitor.watch(child)
-    for (;;) {
-      const { value } = await iterator.next()
-      if (value.pid === child.pid) break
-    }
-  } else {
-    await once(child, 'exit')
-  }
-  return process.hrtime.bigint()
-}
-
+const siblings = await idleSiblings(method, idle)
+const directory = mkdtempSync(join(tmpdir(), 'exitwatch-latency-'))
+const stampFile = join(directory, 'stamp')
 const latencyNs = []
-for (let i = 0; i < samples; i++) {
-  const child = spawn(native('exit-stamp'), [], { stdio: ['ignore', 'pipe', 'ignore'] })
-  const reaped = once(child, 'exit') // attached now: it may fire before we get to await it
-  const [at, stamp] = await Promise.all([notified(child), stampOf(child)])
-  latencyNs.push(Number(at - stamp))
-  await reaped
+try {
+  for (let i = 0; i < samples; i++) {
+    const child = method.start(native('exit-stamp'), [stampFile])
+    await child.notified
+    const notifiedAt = process.hrtime.bigint()
+    await child.done
+    latencyNs.push(Number(notifiedAt - BigInt(readFileSync(stampFile, 'utf8').trim())))
+  }
+} finally {
+  rmSync(directory, { recursive: true, force: true })
 }
-iterator?.return()
-emit({ latencyNs })
-idlers.killAll()
+await siblings.killAll()
+emit({ latencyNs, load: loadAverage() })
 process.exit(0)

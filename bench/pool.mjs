@@ -1,0 +1,34 @@
+// A short-task pool: wall time to run `tasks` × /bin/true, `width` at a time, beside `idle` idle
+// siblings started by the same method; and the event-loop delay while the pool runs. tinybench times `repeats` runs of the whole pool. Each width in
+// the comma-separated list runs in turn beside the same siblings.
+//   node bench/pool.mjs <child_process|exitwatch-watch|exitwatch-spawn> <tasks> <widths> <idle> <repeats>
+import { Bench } from 'tinybench'
+import { emit, loadAverage, loopDelayDuring } from './lib.mjs'
+import { idleSiblings, methodNamed, requireDescriptors } from './spawners.mjs'
+
+const [name, tasksArg, widthsArg, idleArg, repeatsArg] = process.argv.slice(2)
+const method = methodNamed(name)
+const [tasks, idle, repeats] = [tasksArg, idleArg, repeatsArg].map(Number)
+const widths = widthsArg.split(',').map(Number)
+requireDescriptors(idle + Math.max(...widths) + 256)
+
+async function pool(width) {
+  let started = 0
+  const lane = async () => {
+    while (started++ < tasks) await method.start('/bin/true', []).done
+  }
+  await Promise.all(Array.from({ length: width }, lane))
+}
+
+const siblings = await idleSiblings(method, idle)
+const byWidth = {}
+for (const width of widths) {
+  const bench = new Bench({ iterations: repeats, time: 0, warmup: false, throws: true })
+  bench.add(`pool ${width} wide`, () => pool(width))
+  const { loopDelay } = await loopDelayDuring(() => bench.run())
+  const { latency } = bench.tasks[0].result
+  byWidth[width] = { runs: latency.samplesCount, wallMs: { mean: latency.mean, min: latency.min, max: latency.max }, loopDelay }
+}
+await siblings.killAll()
+emit({ byWidth, load: loadAverage() })
+process.exit(0)
