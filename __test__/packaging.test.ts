@@ -74,7 +74,7 @@ describe('prom-client metrics', () => {
     collectMetrics(register)
     await ExitMonitor.shared().watch(sh('exit 0')).exited
     const text = await register.metrics()
-    expect(text).toMatch(/^exitwatch_worker_up 1$/m)
+    expect(text).toMatch(/^exitwatch_monitor_thread_up 1$/m)
     expect(text).toMatch(/^exitwatch_watched_processes \d+$/m)
     const exits = [...text.matchAll(/^exitwatch_exits_total\{source="[^"]+"\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0)
     expect(exits).toBeGreaterThanOrEqual(1)

@@ -91,7 +91,7 @@ describe('exit statuses of real processes', () => {
     expect(after.exitsObserved).toBe(before.exitsObserved + 1)
     const sum = (s: typeof after) => Object.values(s.bySource).reduce((a, b) => a + b, 0)
     expect(sum(after)).toBe(sum(before) + 1)
-    expect(after.workerAlive).toBe(true)
+    expect(after.monitorThreadAlive).toBe(true)
   })
 })
 

@@ -39,7 +39,7 @@ export type Capabilities = NativeCapabilities
  * The monitor's health: the native counters (documented on `NativeStats`), exits per status
  * source, and this environment's listener errors.
  */
-export type Stats = Omit<NativeStats, 'bySource' | 'lastWakeupAt'> & {
+export type Stats = Omit<NativeStats, 'bySource' | 'lastWakeup'> & {
   bySource: Record<StatusSource, number>
   /** When the monitor thread last woke up, in milliseconds since the Unix epoch. */
   lastWakeupAt: number | null
@@ -153,11 +153,11 @@ export class ExitMonitor {
   }
 
   stats(): Stats {
-    const { bySource, lastWakeupAt, ...counters } = native(() => binding().stats())
+    const { bySource, lastWakeup, ...counters } = native(() => binding().stats())
     return {
       ...counters,
       bySource: Object.fromEntries(bySource.map((c) => [c.source, c.count])) as Record<StatusSource, number>,
-      lastWakeupAt: lastWakeupAt ?? null,
+      lastWakeupAt: lastWakeup ?? null,
       listenerErrors: this.#channel.listenerErrors,
     }
   }

@@ -3,7 +3,8 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::monitor::{Monitor, Shared};
+use crate::monitor::Monitor;
+use crate::shared::Shared;
 use crate::sync::lock;
 
 #[derive(Default)]

@@ -14,6 +14,7 @@
 //! ```
 
 mod capabilities;
+mod channel;
 mod collect;
 mod error;
 mod exit;
@@ -21,6 +22,7 @@ mod exit;
 mod fault;
 mod inbox;
 mod monitor;
+mod monitor_thread;
 mod orphans;
 mod poll_engine;
 mod proc_connector;
@@ -28,6 +30,7 @@ mod proc_connector;
 pub mod procfs;
 mod provenance;
 mod registry;
+mod shared;
 mod stats;
 mod subscription;
 mod sync;
@@ -38,15 +41,15 @@ mod terminal;
 mod tree;
 mod usage;
 mod watch;
-mod worker;
 
 pub use capabilities::{Capabilities, Engine, ENGINE_ENV};
+pub use channel::{Channel, Claim};
 pub use error::{Error, ErrorCode, Result};
 pub use exit::{ExitInfo, ExitStatus, StatusSource};
-pub use inbox::{Event, Inbox, Target, Waker};
-pub use monitor::{Claimed, Monitor, WatchOptions};
+pub use inbox::{Event, Target, Waker};
+pub use monitor::{Monitor, WatchOptions};
 pub use stats::Stats;
-pub use subscription::{Claim, Subscription};
+pub use subscription::Subscription;
 pub use terminal::terminal_signals_reach;
 pub use tree::{PinnedMember, TreeMember};
 pub use usage::Usage;

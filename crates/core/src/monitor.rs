@@ -2,24 +2,24 @@
 //! keeps exactly one monitor thread alive.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::capabilities::{self, Capabilities, Engine};
-use crate::error::{Error, ErrorCode, Result};
+use crate::channel::Claim;
+use crate::error::{Error, ErrorCode, Operation, Result};
 use crate::exit::ExitInfo;
 use crate::exit::{ExitStatus, StatusSource};
 use crate::inbox::{Inbox, Target, Waker};
-use crate::orphans::OrphanPolicy;
+use crate::monitor_thread;
 use crate::poll_engine;
-use crate::proc_connector::ProcConnector;
 use crate::provenance;
 use crate::registry::{push, Pin, Process, Registry, Subscriber, Watcher};
-use crate::stats::{Counters, Stats};
+use crate::shared::{Shared, CONNECTOR_KEY, SIGNAL_KEY};
+use crate::stats::Stats;
 use crate::sync::lock;
 use crate::sys::{self, Interest};
-use crate::worker;
 
 /// Options of one watch.
 #[derive(Debug, Clone, Copy, Default)]
@@ -34,89 +34,6 @@ pub struct WatchOptions {
     pub owner_reports_exit: bool,
 }
 
-/// The outcome of [`Monitor::claim`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Claimed {
-    /// The process had already exited during the subscription.
-    Exited(ExitInfo),
-    /// It had not: it is watched now, under this token.
-    Watching(u64),
-}
-
-/// State shared by the API and the monitor thread.
-pub(crate) struct Shared {
-    pub registry: Mutex<Registry>,
-    pub epoll: OwnedFd,
-    pub wake: OwnedFd,
-    pub counters: Arc<Counters>,
-    pub caps: &'static Capabilities,
-    next_id: AtomicU64,
-    /// Serialises (re)spawning the monitor thread.
-    spawn_lock: Mutex<()>,
-    /// A monitor thread was started before: the next start is a restart.
-    pub ever_started: AtomicBool,
-    pub shutdown: AtomicBool,
-    /// Asks the monitor thread to retry statuses that were not readable yet and to look for
-    /// orphans (a SIGCHLD arrived, or the orphan policy changed).
-    pub rescan_requested: AtomicBool,
-    pub orphans: OrphanPolicy,
-    pub signalfd: OnceLock<OwnedFd>,
-    /// Orphaned descendants can become our children (subreaper, or PID 1): `waitid` may then
-    /// answer for a process that was not our child when registered.
-    pub adopts_orphans: AtomicBool,
-    pub connector: ProcConnector,
-    #[cfg(feature = "fault-injection")]
-    pub faults: crate::fault::Faults,
-}
-
-/// The epoll key of the wake-up eventfd; process keys start at 1 and never reach it.
-pub(crate) const WAKE_KEY: u64 = u64::MAX;
-/// The epoll key of the SIGCHLD signalfd (Rust hosts that own SIGCHLD).
-pub(crate) const SIGNAL_KEY: u64 = u64::MAX - 1;
-/// The epoll key of the proc connector's socket.
-pub(crate) const CONNECTOR_KEY: u64 = u64::MAX - 2;
-/// Set in the key of a process that was our child when registered: only for those can
-/// `waitid` answer (process keys are counters far below this bit and the keys above).
-const CHILD_KEY_BIT: u64 = 1 << 62;
-
-/// True when the process of `key` was our child when it was registered.
-pub(crate) fn registered_as_child(key: u64) -> bool {
-    key & CHILD_KEY_BIT != 0
-}
-
-impl Shared {
-    pub fn next_id(&self) -> u64 {
-        self.next_id.fetch_add(1, Ordering::Relaxed)
-    }
-
-    pub fn wake(&self) {
-        sys::eventfd_signal(self.wake.as_fd());
-    }
-
-    /// Wakes the monitor thread to retry pending statuses and look for orphans.
-    pub fn request_rescan(&self) {
-        self.rescan_requested.store(true, Ordering::Release);
-        self.wake();
-    }
-
-    /// Starts the monitor thread if it is not running (first use, or after it died).
-    pub fn ensure_worker(self: &Arc<Self>) -> Result<()> {
-        if self.counters.worker_alive.load(Ordering::Acquire) {
-            return Ok(());
-        }
-        let _guard = lock(&self.spawn_lock);
-        if self.counters.worker_alive.load(Ordering::Acquire) {
-            return Ok(());
-        }
-        worker::spawn(self.clone()).map_err(|e| {
-            Error::new(
-                ErrorCode::Emfile,
-                format!("could not start the exitwatch monitor thread: {e}"),
-            )
-        })
-    }
-}
-
 /// Watches processes for their exit. One monitor thread serves a `Monitor`, whatever the
 /// number of processes; `Monitor::global()` is the one a program normally shares.
 pub struct Monitor {
@@ -127,36 +44,8 @@ impl Monitor {
     /// A new, independent monitor with its own thread.
     pub fn new() -> Result<Monitor> {
         capabilities::engine_from_env()?;
-        let caps = Capabilities::get();
-        let io = |what: &str, e: std::io::Error| Error::from_io(&e, 0, what);
-        let epoll = sys::epoll_create().map_err(|e| io("epoll_create1", e))?;
-        let wake = sys::eventfd().map_err(|e| io("eventfd", e))?;
-        sys::epoll_add(
-            epoll.as_fd(),
-            wake.as_raw_fd(),
-            WAKE_KEY,
-            Interest::Readable,
-        )
-        .map_err(|e| io("epoll_ctl", e))?;
-        let shared = Arc::new(Shared {
-            registry: Mutex::new(Registry::default()),
-            epoll,
-            wake,
-            counters: Arc::new(Counters::default()),
-            caps,
-            next_id: AtomicU64::new(1),
-            spawn_lock: Mutex::new(()),
-            ever_started: AtomicBool::new(false),
-            shutdown: AtomicBool::new(false),
-            rescan_requested: AtomicBool::new(false),
-            orphans: OrphanPolicy::default(),
-            signalfd: OnceLock::new(),
-            adopts_orphans: AtomicBool::new(sys::getpid() == 1),
-            connector: ProcConnector::new(caps),
-            #[cfg(feature = "fault-injection")]
-            faults: Default::default(),
-        });
-        shared.ensure_worker()?;
+        let shared = Arc::new(Shared::new(Capabilities::get())?);
+        monitor_thread::ensure_running(&shared)?;
         provenance::track_forks();
         Ok(Monitor { shared })
     }
@@ -182,14 +71,19 @@ impl Monitor {
 
     /// A new inbox. `waker` is called, outside every lock, each time it goes from empty to
     /// non-empty; it must not block.
-    pub fn inbox(&self, waker: Option<Waker>) -> Arc<Inbox> {
+    pub(crate) fn inbox(&self, waker: Option<Waker>) -> Arc<Inbox> {
         Inbox::new(self.shared.counters.clone(), waker)
     }
 
     /// Registers `pid`; its exit will be appended to `inbox` as `Target::Watch(token)`.
     /// Returns the token. The pidfd is opened here, so the watch names the process that
     /// has this pid now, never a later one.
-    pub fn register(&self, pid: i32, options: WatchOptions, inbox: &Arc<Inbox>) -> Result<u64> {
+    pub(crate) fn register(
+        &self,
+        pid: i32,
+        options: WatchOptions,
+        inbox: &Arc<Inbox>,
+    ) -> Result<u64> {
         self.ready_to_watch(pid)?;
         let mut to_wake = Vec::new();
         let token = {
@@ -210,7 +104,7 @@ impl Monitor {
     /// Without `pidfd_open` the poll engine is in use (see `Capabilities::engine`).
     fn ready_to_watch(&self, pid: i32) -> Result<()> {
         validate_pid(pid)?;
-        self.shared.ensure_worker()
+        monitor_thread::ensure_running(&self.shared)
     }
 
     /// Opens the pidfd (or, with the poll engine, reads the start time) under the registry
@@ -243,7 +137,7 @@ impl Monitor {
                     );
                 let opened_from_ns = if tracked { sys::monotonic_ns() } else { 0 };
                 let opened = sys::pidfd_open(pid)
-                    .map_err(|e| Error::from_io(&e, pid, "watch"))
+                    .map_err(|e| Error::os(&e, Operation::Watch(pid)))
                     .and_then(|pidfd| {
                         let child = is_child(&pidfd, self.shared.caps);
                         if options.reap && !child {
@@ -298,7 +192,7 @@ impl Monitor {
                 key
             }
             None => {
-                let key = self.shared.next_id() | if child { CHILD_KEY_BIT } else { 0 };
+                let key = self.shared.next_process_key(child);
                 if let Some((from_ns, to_ns)) = opened_at {
                     connector.track(pid, key, from_ns, to_ns);
                 }
@@ -310,7 +204,7 @@ impl Monitor {
                         key,
                         Interest::ReadableOnce,
                     )
-                    .map_err(|e| Error::from_io(&e, pid, "watch"))?,
+                    .map_err(|e| Error::os(&e, Operation::Watch(pid)))?,
                     // Starts a round of the poll engine once the lock is released.
                     Pin::StartTime(_) => self.shared.wake(),
                 }
@@ -337,7 +231,7 @@ impl Monitor {
 
     /// Removes a watch; nothing is delivered for it after this returns. A process exitwatch
     /// owns is still reaped. Returns false when the token is unknown (already exited).
-    pub fn unregister(&self, token: u64) -> bool {
+    pub(crate) fn unregister(&self, token: u64) -> bool {
         let mut registry = lock(&self.shared.registry);
         let watched = registry
             .watches
@@ -354,8 +248,8 @@ impl Monitor {
 
     /// Appends every exit observed from now on to `inbox` as `Target::Subscription(id)`.
     /// Returns the id.
-    pub fn subscribe_inbox(&self, inbox: &Arc<Inbox>) -> Result<u64> {
-        self.shared.ensure_worker()?;
+    pub(crate) fn subscribe_inbox(&self, inbox: &Arc<Inbox>) -> Result<u64> {
+        monitor_thread::ensure_running(&self.shared)?;
         let id = self.shared.next_id();
         lock(&self.shared.registry).subscribers.push(Subscriber {
             id,
@@ -366,20 +260,20 @@ impl Monitor {
 
     /// Ends a subscription: nothing more is appended for it, and what was queued for it and
     /// not taken yet is dropped. Synchronous; false when already ended.
-    pub fn unsubscribe(&self, id: u64) -> bool {
+    pub(crate) fn unsubscribe(&self, id: u64) -> bool {
         lock(&self.shared.registry).unsubscribe(id)
     }
 
     /// Claims `pid` for a subscription: its exit if the subscription already holds one
     /// (still queued in its inbox), else a new watch delivering to `watch_inbox`. Atomic
     /// with respect to the monitor's reaping, so a recycled pid is never watched by mistake.
-    pub fn claim(
+    pub(crate) fn claim(
         &self,
         subscription: u64,
         pid: i32,
         options: WatchOptions,
         watch_inbox: &Arc<Inbox>,
-    ) -> Result<Claimed> {
+    ) -> Result<Claim<u64>> {
         self.ready_to_watch(pid)?;
         let mut registry = lock(&self.shared.registry);
         let subscriber = registry.subscriber(subscription).ok_or_else(|| {
@@ -389,7 +283,7 @@ impl Monitor {
             .inbox
             .find(Target::Subscription(subscription), pid)
         {
-            return Ok(Claimed::Exited(exit));
+            return Ok(Claim::Exited(exit));
         }
         let mut to_wake = Vec::new();
         let claimed = self
@@ -401,7 +295,7 @@ impl Monitor {
                 false,
                 &mut to_wake,
             )
-            .map(Claimed::Watching);
+            .map(Claim::Running);
         drop(registry);
         wake_all(to_wake);
         claimed
@@ -409,7 +303,7 @@ impl Monitor {
 
     /// The consumer of `inbox` is gone: removes its watches and subscriptions (owned
     /// processes are still reaped) and drops what was queued for it.
-    pub fn close_inbox(&self, inbox: &Arc<Inbox>) {
+    pub(crate) fn close_inbox(&self, inbox: &Arc<Inbox>) {
         let mut registry = lock(&self.shared.registry);
         registry.remove_inbox(inbox);
         self.shared
@@ -422,7 +316,7 @@ impl Monitor {
     /// Sends `signal` to the watched process through its pidfd. Fails with `ESRCH` once its
     /// exit has been observed: a recycled pid is never signalled. Without pidfds the process's
     /// start time is checked right before `kill(2)` (see `poll_engine::signal`).
-    pub fn kill(&self, token: u64, signal: i32) -> Result<()> {
+    pub(crate) fn kill(&self, token: u64, signal: i32) -> Result<()> {
         if !(0..=64).contains(&signal) {
             return Err(Error::invalid(format!("{signal} is not a signal number")));
         }
@@ -448,7 +342,7 @@ impl Monitor {
         };
         sys::pidfd_send_signal(pidfd.as_fd(), signal).map_err(|e| match e.raw_os_error() {
             Some(libc::ESRCH) => Error::exited(pid),
-            _ => Error::from_io(&e, pid, "kill"),
+            _ => Error::os(&e, Operation::Kill(pid)),
         })
     }
 
@@ -478,7 +372,7 @@ impl Monitor {
                 "orphan reaping needs pidfds (pidfd_open), which pin each zombie so that a reused pid is never reaped; this system has none (engine: poll). Becoming a subreaper without reaping orphans still works",
             ));
         }
-        self.shared.ensure_worker()?;
+        monitor_thread::ensure_running(&self.shared)?;
         if sys::getpid() != 1 && !sys::is_child_subreaper() {
             // Never a subreaper before: every child this process has now, it forked.
             provenance::record_current_children();
@@ -499,7 +393,7 @@ impl Monitor {
         if sys::getpid() == 1 {
             return Ok(());
         }
-        sys::set_child_subreaper().map_err(|e| Error::from_io(&e, 0, "PR_SET_CHILD_SUBREAPER"))?;
+        sys::set_child_subreaper().map_err(|e| Error::os(&e, Operation::SetChildSubreaper))?;
         self.shared.adopts_orphans.store(true, Ordering::Release);
         Ok(())
     }
@@ -572,7 +466,7 @@ impl Monitor {
     /// SIGCHLD must be blocked in every thread of the process (block it in `main` before
     /// any thread starts, this monitor's included).
     pub fn use_signalfd(&self) -> Result<()> {
-        let io = |e: std::io::Error| Error::from_io(&e, 0, "signalfd");
+        let io = |e: std::io::Error| Error::os(&e, Operation::Setup("signalfd"));
         if self.shared.signalfd.get().is_some() {
             return Ok(());
         }

@@ -21,12 +21,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::collect::Collected;
-use crate::error::{Error, Result};
+use crate::error::{Error, Operation, Result};
 use crate::exit::{ExitInfo, ExitStatus, StatusSource};
 use crate::inbox::Inbox;
-use crate::monitor::Shared;
 use crate::procfs;
 use crate::registry::{Pin, Registry};
+use crate::shared::Shared;
 use crate::sync::lock;
 use crate::sys;
 use crate::usage::Usage;
@@ -39,7 +39,8 @@ const MAX_INTERVAL: Duration = Duration::from_secs(1);
 /// The start time of `pid`, checked to be a process (not a thread) that exists now; with
 /// `reap`, also one of our children. This is what the watch will be pinned to.
 pub(crate) fn pin(pid: i32, reap: bool) -> Result<u64> {
-    let os_error = |errno: i32| Error::from_io(&io::Error::from_raw_os_error(errno), pid, "watch");
+    let os_error =
+        |errno: i32| Error::os(&io::Error::from_raw_os_error(errno), Operation::Watch(pid));
     let dir = sys::open_proc_dir(pid).map_err(|_| os_error(libc::ESRCH))?;
     let stat = sys::proc_stat(dir.as_fd()).map_err(|_| os_error(libc::ESRCH))?;
     match procfs::tgid_at(dir.as_fd()) {
@@ -68,7 +69,7 @@ pub(crate) fn signal(pid: i32, start_time: u64, signal: i32) -> Result<()> {
     }
     sys::kill(pid, signal).map_err(|e| match e.raw_os_error() {
         Some(libc::ESRCH) => Error::exited(pid),
-        _ => Error::from_io(&e, pid, "kill"),
+        _ => Error::os(&e, Operation::Kill(pid)),
     })
 }
 

@@ -14,8 +14,8 @@ pub(crate) struct Counters {
     pub by_source: [AtomicU64; StatusSource::ALL.len()],
     pub queue_depth: AtomicUsize,
     pub queue_depth_max: AtomicUsize,
-    pub worker_alive: AtomicBool,
-    pub worker_restarts: AtomicU64,
+    pub monitor_thread_alive: AtomicBool,
+    pub monitor_thread_restarts: AtomicU64,
     pub wakeups: AtomicU64,
     /// Milliseconds since the Unix epoch of the last wake-up; 0 before the first.
     pub last_wakeup_ms: AtomicU64,
@@ -59,49 +59,71 @@ impl Counters {
     }
 }
 
-/// A snapshot of the monitor's health.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stats {
-    /// Processes registered and not yet exited.
-    pub watched: usize,
-    pub exits_observed: u64,
-    /// Processes exitwatch reaped because it owned them (`reap: true`).
-    pub reaped_owned: u64,
-    /// Orphans exitwatch reaped as PID 1 / subreaper.
-    pub reaped_orphans: u64,
-    /// Exits whose status no source had (`status: Unknown`).
-    pub unknown_statuses: u64,
-    /// Exits per status source.
-    pub by_source: Vec<(StatusSource, u64)>,
-    /// Events queued in inboxes and not yet taken by their consumers.
-    pub queue_depth: usize,
-    pub queue_depth_max: usize,
-    /// Exits seen but whose status was not readable yet (ptrace, unreaped foreign zombie).
-    pub pending_statuses: usize,
-    pub status_retries: u64,
-    pub worker_alive: bool,
-    pub worker_restarts: u64,
-    /// Times the monitor thread returned from `epoll_wait`.
-    pub wakeups: u64,
-    pub last_wakeup: Option<SystemTime>,
-    /// Subscriptions (iterators, pre-start subscriptions) open now.
-    pub subscriptions: usize,
-    /// Open descriptors of the whole process (each watched process holds one pidfd).
-    pub descriptors_in_use: usize,
-    pub poison_recoveries: u64,
-    /// Exits observed by the poll engine (no pidfds on this system).
-    pub fallback_exits: u64,
-    /// The proc connector's socket is open (some process not reaped by exitwatch is watched
-    /// and the connector is in use).
-    pub proc_connector_listening: bool,
-    /// Process events read from the connector (each one a wake-up's worth of work).
-    pub proc_connector_events: u64,
-    /// Times its socket overflowed and events were lost: the processes watched then fall
-    /// back to the other sources.
-    pub proc_connector_overruns: u64,
-    /// Times it could not be opened or read.
-    pub proc_connector_failures: u64,
+/// Calls `$callback!` with every field of [`Stats`], in order, each with its doc comment:
+/// `$(#[doc = "…"])* name: Type,` (plain `#[doc]` strings, which bindings' code generators
+/// read as they are). The types are `u64` (counts), `usize` (sizes), `bool`,
+/// `Option<SystemTime>` and `Vec<(StatusSource, u64)>`. The one list of the health figures:
+/// `Stats` is generated from it, and so can a binding's own shape of them be.
+#[macro_export]
+macro_rules! for_each_stat {
+    ($callback:ident) => {
+        $callback! {
+            #[doc = "Processes registered and not yet exited."]
+            watched: usize,
+            exits_observed: u64,
+            #[doc = "Processes exitwatch reaped because it owned them (`reap: true`)."]
+            reaped_owned: u64,
+            #[doc = "Orphans exitwatch reaped as PID 1 / subreaper."]
+            reaped_orphans: u64,
+            #[doc = "Exits whose status no source had (`status: Unknown`)."]
+            unknown_statuses: u64,
+            #[doc = "Exits per status source."]
+            by_source: Vec<(StatusSource, u64)>,
+            #[doc = "Events queued in inboxes and not yet taken by their consumers."]
+            queue_depth: usize,
+            queue_depth_max: usize,
+            #[doc = "Exits seen but whose status was not readable yet (ptrace, unreaped foreign zombie)."]
+            pending_statuses: usize,
+            status_retries: u64,
+            #[doc = "The monitor thread is running."]
+            monitor_thread_alive: bool,
+            #[doc = "Times the monitor thread was started again after it died."]
+            monitor_thread_restarts: u64,
+            #[doc = "Times the monitor thread returned from `epoll_wait`."]
+            wakeups: u64,
+            #[doc = "When it last did."]
+            last_wakeup: Option<SystemTime>,
+            #[doc = "Subscriptions (iterators, pre-start subscriptions) open now."]
+            subscriptions: usize,
+            #[doc = "Open descriptors of the whole process (each watched process holds one pidfd)."]
+            descriptors_in_use: usize,
+            #[doc = "Locks recovered after a panic while they were held."]
+            poison_recoveries: u64,
+            #[doc = "Exits observed by the poll engine (no pidfds on this system)."]
+            fallback_exits: u64,
+            #[doc = "The proc connector's socket is open (some process not reaped by exitwatch is watched and the connector is in use)."]
+            proc_connector_listening: bool,
+            #[doc = "Process events read from the connector (each one a wake-up's worth of work)."]
+            proc_connector_events: u64,
+            #[doc = "Times its socket overflowed and events were lost: the processes watched then fall back to the other sources."]
+            proc_connector_overruns: u64,
+            #[doc = "Times it could not be opened or read."]
+            proc_connector_failures: u64,
+        }
+    };
 }
+
+macro_rules! define_stats {
+    ($($(#[$doc:meta])* $name:ident: $type:ty,)*) => {
+        /// A snapshot of the monitor's health.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct Stats {
+            $($(#[$doc])* pub $name: $type,)*
+        }
+    };
+}
+
+for_each_stat!(define_stats);
 
 impl Counters {
     pub fn snapshot(
@@ -128,8 +150,8 @@ impl Counters {
             queue_depth_max: self.queue_depth_max.load(Ordering::Relaxed),
             pending_statuses,
             status_retries: load(&self.status_retries),
-            worker_alive: self.worker_alive.load(Ordering::Relaxed),
-            worker_restarts: load(&self.worker_restarts),
+            monitor_thread_alive: self.monitor_thread_alive.load(Ordering::Relaxed),
+            monitor_thread_restarts: load(&self.monitor_thread_restarts),
             wakeups: load(&self.wakeups),
             last_wakeup: (last != 0).then(|| UNIX_EPOCH + Duration::from_millis(last)),
             subscriptions,

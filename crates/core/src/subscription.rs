@@ -4,24 +4,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::channel::Claim;
 use crate::error::Result;
 use crate::exit::ExitInfo;
 use crate::inbox::Inbox;
-use crate::monitor::{Claimed, Monitor, WatchOptions};
+use crate::monitor::{Monitor, WatchOptions};
 use crate::watch::Watch;
 
 pub struct Subscription<'m> {
     monitor: &'m Monitor,
     id: u64,
     inbox: Arc<Inbox>,
-}
-
-/// What [`Subscription::claim`] found.
-pub enum Claim<'m> {
-    /// The process exited after the subscription started.
-    Exited(ExitInfo),
-    /// It is still running (or a zombie): wait on the watch.
-    Running(Watch<'m>),
 }
 
 impl Monitor {
@@ -45,18 +38,18 @@ impl<'m> Subscription<'m> {
         self.inbox.recv_timeout(timeout).map(|e| e.exit)
     }
 
-    /// The exit of `pid` if it happened during the subscription, else a watch on it.
-    pub fn claim(&self, pid: i32, options: WatchOptions) -> Result<Claim<'m>> {
+    /// The exit of `pid` if it happened during the subscription, else a watch on it (still
+    /// running, or a zombie).
+    pub fn claim(&self, pid: i32, options: WatchOptions) -> Result<Claim<Watch<'m>>> {
         let watch_inbox = self.monitor.inbox(None);
-        match self.monitor.claim(self.id, pid, options, &watch_inbox)? {
-            Claimed::Exited(exit) => Ok(Claim::Exited(exit)),
-            Claimed::Watching(token) => Ok(Claim::Running(Watch::from_token(
-                self.monitor,
-                pid,
-                token,
-                watch_inbox,
-            ))),
-        }
+        Ok(
+            match self.monitor.claim(self.id, pid, options, &watch_inbox)? {
+                Claim::Exited(exit) => Claim::Exited(exit),
+                Claim::Running(token) => {
+                    Claim::Running(Watch::from_token(self.monitor, pid, token, watch_inbox))
+                }
+            },
+        )
     }
 }
 

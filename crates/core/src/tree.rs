@@ -44,7 +44,7 @@ impl Monitor {
     /// open, its parent is still the member it was listed under: a pid reused in between by
     /// an unrelated process is left alone. The caller signals the members through their
     /// tokens, then sends SIGCONT.
-    pub fn pin_tree(&self, roots: &[i32], inbox: &Arc<Inbox>) -> Result<Vec<PinnedMember>> {
+    pub(crate) fn pin_tree(&self, roots: &[i32], inbox: &Arc<Inbox>) -> Result<Vec<PinnedMember>> {
         let mut pinned: Vec<PinnedMember> = Vec::new();
         loop {
             let mut grew = false;

@@ -81,17 +81,17 @@ fn claim_watches_a_process_that_is_still_running() {
 
 #[test]
 fn nothing_arrives_after_the_subscription_is_dropped() {
-    let inbox = monitor().inbox(None);
-    let id = monitor().subscribe_inbox(&inbox).unwrap();
+    let channel = monitor().channel(None);
+    let id = channel.subscribe().unwrap();
     let mut first = exiting_with(1, "0");
     monitor()
         .watch(first.id() as i32, WatchOptions::default())
         .unwrap()
         .wait();
-    assert!(monitor().unsubscribe(id));
-    assert!(!monitor().unsubscribe(id), "twice is a no-op");
+    assert!(channel.unsubscribe(id));
+    assert!(!channel.unsubscribe(id), "twice is a no-op");
     assert!(
-        inbox.drain().is_empty(),
+        channel.drain().is_empty(),
         "queued events are dropped with the subscription"
     );
     let mut second = exiting_with(2, "0");
@@ -99,7 +99,7 @@ fn nothing_arrives_after_the_subscription_is_dropped() {
         .watch(second.id() as i32, WatchOptions::default())
         .unwrap()
         .wait();
-    assert!(inbox.drain().is_empty());
+    assert!(channel.drain().is_empty());
     first.wait().unwrap();
     second.wait().unwrap();
 }
@@ -109,24 +109,24 @@ fn a_burst_of_1024_registrations_is_fully_tracked() {
     let mut children: Vec<Child> = (0..1024)
         .map(|_| Command::new("sleep").arg("0.3").spawn().expect("spawn"))
         .collect();
-    let inbox = monitor().inbox(None);
+    let channel = monitor().channel(None);
     let tokens: Vec<u64> = children
         .iter()
         .map(|c| {
-            monitor()
-                .register(c.id() as i32, WatchOptions::default(), &inbox)
+            channel
+                .watch(c.id() as i32, WatchOptions::default())
                 .unwrap()
         })
         .collect();
     let mut seen = std::collections::HashSet::new();
     while seen.len() < tokens.len() {
-        let event = inbox
+        let event = channel
             .recv_timeout(Duration::from_secs(20))
             .expect("every exit");
         assert_eq!(event.exit.status, ExitStatus::Exited { code: 0 });
         assert!(seen.insert(event.target), "delivered once");
     }
-    assert!(inbox.recv_timeout(Duration::from_millis(100)).is_none());
+    assert!(channel.recv_timeout(Duration::from_millis(100)).is_none());
     children.iter_mut().for_each(|c| drop(c.wait()));
 }
 
@@ -155,8 +155,8 @@ mod faults {
     fn a_panic_in_the_monitor_loop_respawns_it_and_loses_no_exit() {
         let monitor = Monitor::new().unwrap();
         let stats = exit_survives(Monitor::inject_panic, &monitor);
-        assert_eq!(stats.worker_restarts, 1);
-        assert!(stats.worker_alive);
+        assert_eq!(stats.monitor_thread_restarts, 1);
+        assert!(stats.monitor_thread_alive);
     }
 
     #[test]
@@ -164,7 +164,7 @@ mod faults {
         let monitor = Monitor::new().unwrap();
         let stats = exit_survives(Monitor::inject_poisoned_registry, &monitor);
         assert!(stats.poison_recoveries >= 1);
-        assert_eq!(stats.worker_restarts, 1);
+        assert_eq!(stats.monitor_thread_restarts, 1);
         // Still fully usable.
         let mut next = exiting_with(46, "0");
         let exit = monitor

@@ -1,8 +1,8 @@
 //! Plain JavaScript shapes of the core's types, and argument validation.
 
 use exitwatch_core::{
-    Capabilities, Claimed, Engine, Error, Event, ExitStatus, PinnedMember, Result, Stats,
-    StatusSource, Target, TreeMember, Usage,
+    Capabilities, Claim, Engine, Error, Event, ExitStatus, PinnedMember, Result, StatusSource,
+    Target, TreeMember, Usage,
 };
 use napi::bindgen_prelude::BigInt;
 use napi_derive::napi;
@@ -158,12 +158,12 @@ pub enum NativeClaim {
 }
 
 impl NativeClaim {
-    pub fn new(claimed: Claimed, subscription: u64) -> Self {
-        match claimed {
-            Claimed::Watching(token) => NativeClaim::Running {
+    pub fn new(claim: Claim<u64>, subscription: u64) -> Self {
+        match claim {
+            Claim::Running(token) => NativeClaim::Running {
                 token: token as i64,
             },
-            Claimed::Exited(exit) => NativeClaim::Exited {
+            Claim::Exited(exit) => NativeClaim::Exited {
                 exit: Event {
                     target: Target::Subscription(subscription),
                     exit,
@@ -233,89 +233,6 @@ impl From<&Capabilities> for NativeCapabilities {
             signalfd: c.signalfd,
             engine: c.engine.into(),
             proc_connector: c.proc_connector,
-        }
-    }
-}
-
-#[napi(object)]
-pub struct SourceCount {
-    pub source: ExitSource,
-    pub count: f64,
-}
-
-/// The monitor's health, as `ExitMonitor.stats()` reports it (which adds `listenerErrors`).
-#[napi(object)]
-pub struct NativeStats {
-    /// Processes watched now.
-    pub watched: u32,
-    pub exits_observed: f64,
-    /// Owned processes exitwatch reaped.
-    pub reaped_owned: f64,
-    /// Orphans exitwatch reaped as PID 1 / subreaper.
-    pub reaped_orphans: f64,
-    /// Exits whose status no source kept (`status: 'unknown'`).
-    pub unknown_statuses: f64,
-    pub by_source: Vec<SourceCount>,
-    /// Exits queued for consumers and not taken yet: now, and the most ever.
-    pub queue_depth: u32,
-    pub queue_depth_max: u32,
-    /// Exits seen whose status is not readable yet (a ptrace tracer holds it).
-    pub pending_statuses: u32,
-    pub status_retries: f64,
-    pub worker_alive: bool,
-    pub worker_restarts: f64,
-    /// Times the monitor thread woke up.
-    pub wakeups: f64,
-    /// When it last woke up, in milliseconds since the Unix epoch.
-    pub last_wakeup_at: Option<f64>,
-    /// Subscriptions (iterators, pre-start subscriptions, listeners) of all environments.
-    pub subscriptions: u32,
-    pub descriptors_in_use: u32,
-    pub poison_recoveries: f64,
-    /// Exits observed by the poll engine (`capabilities().engine === 'poll'`: no pidfds).
-    pub fallback_exits: f64,
-    /// The proc connector's socket is open (a process exitwatch does not reap is watched).
-    pub proc_connector_listening: bool,
-    /// Process events read from the connector.
-    pub proc_connector_events: f64,
-    /// Times events were lost (socket overflow); the processes then watched use the other sources.
-    pub proc_connector_overruns: f64,
-    /// Times the connector could not be opened or read.
-    pub proc_connector_failures: f64,
-}
-
-impl From<Stats> for NativeStats {
-    fn from(s: Stats) -> Self {
-        NativeStats {
-            watched: s.watched as u32,
-            exits_observed: s.exits_observed as f64,
-            reaped_owned: s.reaped_owned as f64,
-            reaped_orphans: s.reaped_orphans as f64,
-            unknown_statuses: s.unknown_statuses as f64,
-            by_source: s
-                .by_source
-                .iter()
-                .map(|&(source, count)| SourceCount {
-                    source: source.into(),
-                    count: count as f64,
-                })
-                .collect(),
-            queue_depth: s.queue_depth as u32,
-            queue_depth_max: s.queue_depth_max as u32,
-            pending_statuses: s.pending_statuses as u32,
-            status_retries: s.status_retries as f64,
-            worker_alive: s.worker_alive,
-            worker_restarts: s.worker_restarts as f64,
-            wakeups: s.wakeups as f64,
-            last_wakeup_at: s.last_wakeup.and_then(epoch_ms),
-            subscriptions: s.subscriptions as u32,
-            descriptors_in_use: s.descriptors_in_use as u32,
-            poison_recoveries: s.poison_recoveries as f64,
-            fallback_exits: s.fallback_exits as f64,
-            proc_connector_listening: s.proc_connector_listening,
-            proc_connector_events: s.proc_connector_events as f64,
-            proc_connector_overruns: s.proc_connector_overruns as f64,
-            proc_connector_failures: s.proc_connector_failures as f64,
         }
     }
 }

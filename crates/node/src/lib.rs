@@ -4,17 +4,18 @@
 
 use std::sync::Arc;
 
-use exitwatch_core::{Error as CoreError, ExitStatus, Inbox, Monitor, WatchOptions};
+use exitwatch_core::{Channel, Error as CoreError, ExitStatus, Monitor, WatchOptions};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
 mod convert;
+mod stats;
 
 use convert::{
-    to_pid, NativeCapabilities, NativeClaim, NativeExit, NativePinnedMember, NativeStats,
-    NativeTreeMember,
+    to_pid, NativeCapabilities, NativeClaim, NativeExit, NativePinnedMember, NativeTreeMember,
 };
+use stats::NativeStats;
 
 /// What the exported functions return: their errors carry a code as a string, which becomes
 /// the JavaScript error's `code`.
@@ -38,10 +39,13 @@ fn monitor() -> Result<&'static Monitor> {
 /// No-argument, non-blocking, weak (does not hold the event loop open by itself).
 type ReadyCallback = ThreadsafeFunction<(), (), (), Status, false, true>;
 
-/// One Node environment's connection to the monitor: its inbox and its wake-up callback.
+/// One Node environment's connection to the monitor: the core's `Channel`, one method for
+/// one method, and its wake-up callback. Dropped when the environment is gone (worker
+/// terminated, or garbage collected): nothing is delivered to it any more, and owned
+/// processes are still reaped.
 #[napi]
 pub struct NativeChannel {
-    inbox: Arc<Inbox>,
+    channel: Channel<'static>,
     on_ready: Arc<ReadyCallback>,
     referenced: bool,
 }
@@ -60,13 +64,13 @@ impl NativeChannel {
             .map_err(napi_error)?;
         let on_ready = Arc::new(on_ready);
         let wake = on_ready.clone();
-        let inbox = monitor()?.inbox(Some(Box::new(move || {
+        let channel = monitor()?.channel(Some(Box::new(move || {
             // Non-blocking on an unbounded queue: never stalls the monitor thread. A closing
             // environment answers `Closing`, and its exits are simply not needed any more.
             wake.call((), ThreadsafeFunctionCallMode::NonBlocking);
         })));
         Ok(NativeChannel {
-            inbox,
+            channel,
             on_ready,
             referenced: false,
         })
@@ -81,41 +85,40 @@ impl NativeChannel {
             reap,
             owner_reports_exit,
         };
-        let token = monitor()?
-            .register(pid, options, &self.inbox)
-            .map_err(js_error)?;
+        let token = self.channel.watch(pid, options).map_err(js_error)?;
         Ok(token as i64)
     }
 
     /// Stops a watch; its exit is never delivered after this returns.
     #[napi]
     pub fn unwatch(&self, token: i64) -> Result<bool> {
-        Ok(monitor()?.unregister(token as u64))
+        Ok(self.channel.unwatch(token as u64))
     }
 
     #[napi]
     pub fn kill(&self, token: i64, signal: i32) -> Result<()> {
-        monitor()?.kill(token as u64, signal).map_err(js_error)
+        self.channel.kill(token as u64, signal).map_err(js_error)
     }
 
     /// Starts a subscription to every exit observed from now on; returns its id.
     #[napi]
     pub fn subscribe(&self) -> Result<i64> {
-        let id = monitor()?.subscribe_inbox(&self.inbox).map_err(js_error)?;
+        let id = self.channel.subscribe().map_err(js_error)?;
         Ok(id as i64)
     }
 
     /// Ends a subscription synchronously: nothing more is delivered for it.
     #[napi]
     pub fn unsubscribe(&self, id: i64) -> Result<bool> {
-        Ok(monitor()?.unsubscribe(id as u64))
+        Ok(self.channel.unsubscribe(id as u64))
     }
 
     /// The exit of `pid` still queued for the subscription, else a new watch's token.
     #[napi]
     pub fn claim(&self, subscription: i64, pid: f64, reap: bool) -> Result<NativeClaim> {
         let pid = to_pid(pid).map_err(js_error)?;
-        let claimed = monitor()?
+        let claimed = self
+            .channel
             .claim(
                 subscription as u64,
                 pid,
@@ -123,7 +126,6 @@ impl NativeChannel {
                     reap,
                     owner_reports_exit: false,
                 },
-                &self.inbox,
             )
             .map_err(js_error)?;
         Ok(NativeClaim::new(claimed, subscription as u64))
@@ -137,14 +139,14 @@ impl NativeChannel {
             .map(to_pid)
             .collect::<exitwatch_core::Result<Vec<i32>>>()
             .map_err(js_error)?;
-        let pinned = monitor()?.pin_tree(&roots, &self.inbox).map_err(js_error)?;
+        let pinned = self.channel.pin_tree(&roots).map_err(js_error)?;
         Ok(pinned.into_iter().map(Into::into).collect())
     }
 
     /// Every exit waiting for this environment, oldest first.
     #[napi]
     pub fn drain(&self) -> Vec<NativeExit> {
-        self.inbox.drain().into_iter().map(Into::into).collect()
+        self.channel.drain().into_iter().map(Into::into).collect()
     }
 
     /// Holds the event loop open (something is waiting for an exit) or releases it.
@@ -169,16 +171,6 @@ impl NativeChannel {
         }
         self.referenced = referenced;
         Ok(())
-    }
-}
-
-impl Drop for NativeChannel {
-    /// The environment is gone (worker terminated, or garbage collected): stop delivering
-    /// to it. Owned processes are still reaped.
-    fn drop(&mut self) {
-        if let Ok(monitor) = Monitor::global() {
-            monitor.close_inbox(&self.inbox);
-        }
     }
 }
 

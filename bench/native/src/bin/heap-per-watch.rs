@@ -47,16 +47,12 @@ fn main() {
     let mut children = idle_children(count);
     let pids: Vec<i32> = children.iter().map(|c| c.id() as i32).collect();
     let monitor = Monitor::global().unwrap();
-    let inbox = monitor.inbox(None);
+    let channel = monitor.channel(None);
     // One watch first, so one-time structures are not charged to the others.
-    monitor
-        .register(pids[0], WatchOptions::default(), &inbox)
-        .unwrap();
+    channel.watch(pids[0], WatchOptions::default()).unwrap();
     let (bytes_before, fds_before) = (LIVE_BYTES.load(Ordering::Relaxed), open_fds());
     for &pid in &pids[1..] {
-        monitor
-            .register(pid, WatchOptions::default(), &inbox)
-            .unwrap();
+        channel.watch(pid, WatchOptions::default()).unwrap();
     }
     let watched = (count - 1) as f64;
     let heap = (LIVE_BYTES.load(Ordering::Relaxed) - bytes_before) as f64 / watched;

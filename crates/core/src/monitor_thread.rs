@@ -11,14 +11,15 @@ use std::time::Instant;
 
 use crate::capabilities::Engine;
 use crate::collect::{collect_exit, Collected, Watched};
+use crate::error::{Error, Operation, Result};
 use crate::exit::{ExitInfo, ExitStatus, StatusSource};
 use crate::inbox::Inbox;
-use crate::monitor::{registered_as_child, Shared, CONNECTOR_KEY, SIGNAL_KEY, WAKE_KEY};
-use crate::orphans::OrphanReaper;
+use crate::orphans::{LiveKernel, OrphanReaper};
 use crate::poll_engine::Poller;
 use crate::procfs;
 use crate::provenance::{self, Forked};
 use crate::registry::Registry;
+use crate::shared::{registered_as_child, Shared, CONNECTOR_KEY, SIGNAL_KEY, WAKE_KEY};
 use crate::sync::lock;
 use crate::sys::{self, Interest};
 
@@ -28,23 +29,41 @@ const EVENTS_PER_WAKE: usize = 1024;
 const FIRST_RETRY_MS: i32 = 1;
 const MAX_RETRY_MS: i32 = 1000;
 
+/// Starts the monitor thread if it is not running (first use, or after it died).
+pub(crate) fn ensure_running(shared: &Arc<Shared>) -> Result<()> {
+    if shared.counters.monitor_thread_alive.load(Ordering::Acquire) {
+        return Ok(());
+    }
+    let _guard = lock(&shared.spawn_lock);
+    if shared.counters.monitor_thread_alive.load(Ordering::Acquire) {
+        return Ok(());
+    }
+    spawn(shared.clone()).map_err(|e| Error::os(&e, Operation::StartMonitorThread))
+}
+
 /// Starts a monitor thread. After the first start it re-arms every registered pidfd, so a
 /// readiness report consumed by a thread that died is seen again.
-pub(crate) fn spawn(shared: Arc<Shared>) -> io::Result<()> {
+fn spawn(shared: Arc<Shared>) -> io::Result<()> {
     let restart = shared.ever_started.swap(true, Ordering::AcqRel);
     if restart {
         shared
             .counters
-            .worker_restarts
+            .monitor_thread_restarts
             .fetch_add(1, Ordering::Relaxed);
     }
-    shared.counters.worker_alive.store(true, Ordering::Release);
+    shared
+        .counters
+        .monitor_thread_alive
+        .store(true, Ordering::Release);
     let thread_shared = shared.clone();
     let spawned = thread::Builder::new()
         .name("exitwatch-monitor".into())
         .spawn(move || run(thread_shared, restart));
     if spawned.is_err() {
-        shared.counters.worker_alive.store(false, Ordering::Release);
+        shared
+            .counters
+            .monitor_thread_alive
+            .store(false, Ordering::Release);
     }
     spawned.map(|_| ())
 }
@@ -54,10 +73,13 @@ struct AliveGuard(Arc<Shared>);
 
 impl Drop for AliveGuard {
     fn drop(&mut self) {
-        self.0.counters.worker_alive.store(false, Ordering::Release);
+        self.0
+            .counters
+            .monitor_thread_alive
+            .store(false, Ordering::Release);
         if thread::panicking() && !self.0.shutdown.load(Ordering::Acquire) {
             // If this fails (no threads left), the next API call tries again.
-            let _ = self.0.ensure_worker();
+            let _ = ensure_running(&self.0);
         }
     }
 }
@@ -70,7 +92,7 @@ fn run(shared: Arc<Shared>, restart: bool) {
     let mut events = Vec::with_capacity(EVENTS_PER_WAKE);
     let mut ready: Vec<u64> = Vec::new();
     let mut to_wake: Vec<Arc<Inbox>> = Vec::new();
-    let mut orphans = OrphanReaper::default();
+    let mut orphans = OrphanReaper::new(LiveKernel);
     let mut orphan_deadline: Option<Instant> = None;
     let mut poller = (shared.caps.engine == Engine::Poll).then(Poller::default);
     let mut retry_ms = FIRST_RETRY_MS;
@@ -130,7 +152,7 @@ fn run(shared: Arc<Shared>, restart: bool) {
         // An exit handled above may have asked for a scan (an orphan to reap after grace).
         rescan |= shared.rescan_requested.swap(false, Ordering::AcqRel);
         if rescan || orphan_deadline.is_some_and(|d| d <= Instant::now()) {
-            orphan_deadline = orphans.scan(&shared, &mut to_wake);
+            orphan_deadline = orphans.scan(&shared.orphan_context(), &mut to_wake);
         }
         if let Some(poller) = &mut poller {
             // Without pidfds every wake-up is a SIGCHLD or a new registration.
