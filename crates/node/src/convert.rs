@@ -158,8 +158,8 @@ pub enum NativeClaim {
 }
 
 impl NativeClaim {
-    pub fn new(claimed: Claim<u64>, subscription: u64) -> Self {
-        match claimed {
+    pub fn new(claim: Claim<u64>, subscription: u64) -> Self {
+        match claim {
             Claim::Running(token) => NativeClaim::Running {
                 token: token as i64,
             },

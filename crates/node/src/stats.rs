@@ -65,7 +65,7 @@ macro_rules! native_stats {
         native_stats!(@munch $stats
             [$($fields)* $(#[$doc])* pub $name: Vec<SourceCount>,]
             [$($values)* $name: $stats.$name.iter().map(|(source, count)| SourceCount {
-                source: (*source).into(),
+                source: ExitSource::from(*source),
                 count: *count as f64,
             }).collect(),]
             $($rest)*);
