@@ -125,7 +125,8 @@ impl From<Event> for NativeExit {
     }
 }
 
-fn epoch_ms(time: std::time::SystemTime) -> Option<f64> {
+/// A time as milliseconds since the Unix epoch (None before it).
+pub fn epoch_ms(time: std::time::SystemTime) -> Option<f64> {
     time.duration_since(std::time::UNIX_EPOCH)
         .ok()
         .map(|d| d.as_secs_f64() * 1000.0)

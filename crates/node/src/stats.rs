@@ -5,7 +5,7 @@
 use exitwatch_core::Stats;
 use napi_derive::napi;
 
-use crate::convert::ExitSource;
+use crate::convert::{epoch_ms, ExitSource};
 
 #[napi(object)]
 pub struct SourceCount {
@@ -57,11 +57,7 @@ macro_rules! native_stats {
         $(#[$doc:meta])* $name:ident: Option<SystemTime>, $($rest:tt)*) => {
         native_stats!(@munch $stats
             [$($fields)* $(#[$doc])* #[doc = "Milliseconds since the Unix epoch."] pub $name: Option<f64>,]
-            [$($values)* $name: $stats.$name.and_then(|t| {
-                t.duration_since(std::time::UNIX_EPOCH)
-                    .ok()
-                    .map(|d| d.as_secs_f64() * 1000.0)
-            }),]
+            [$($values)* $name: $stats.$name.and_then(epoch_ms),]
             $($rest)*);
     };
     (@munch $stats:ident [$($fields:tt)*] [$($values:tt)*]
