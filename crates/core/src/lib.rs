@@ -3,7 +3,8 @@
 //! One monitor thread blocks in `epoll_wait` over one pidfd per watched process. When a pidfd
 //! becomes readable the thread reads the exit status without stealing it (`waitid` with
 //! `WNOWAIT` unless exitwatch owns the process, then `PIDFD_INFO_EXIT` or the zombie's
-//! `/proc/<pid>/stat`), and appends the exit to each consumer's unbounded [`Inbox`].
+//! `/proc/<pid>/stat`), and appends the exit to each consumer's unbounded inbox (a
+//! [`Channel`], or the one inside a [`Watch`] or a [`Subscription`]).
 //!
 //! ```no_run
 //! use exitwatch_core::{Monitor, WatchOptions};

@@ -6,6 +6,10 @@
 //! (zero by default: the grace only matters for children created without `fork()`, which
 //! the fork handlers cannot see). It is pinned with a pidfd when first seen, so a reused pid
 //! is never reaped by mistake.
+//!
+//! The rules run against two small traits: [`Kernel`] (list this process's children, pin and
+//! reap one, the clocks, forks in progress) and [`Owners`] (the registry's claims and
+//! subscriptions). The monitor thread passes the live ones; the unit tests a scripted kernel.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;

@@ -6,7 +6,7 @@ use std::process::{Child, Command};
 use std::time::Duration;
 
 use common::*;
-use exitwatch_core::{Claim, ExitStatus, Monitor, WatchOptions};
+use exitwatch_core::{Claim, ExitStatus, Monitor, Target, WatchOptions};
 
 fn monitor() -> &'static Monitor {
     Monitor::global().expect("monitor")
@@ -174,4 +174,44 @@ mod faults {
         assert_eq!(exit.status, ExitStatus::Exited { code: 46 });
         next.wait().unwrap();
     }
+}
+
+#[test]
+fn a_channel_claims_for_its_subscription_and_watches_into_itself() {
+    let channel = monitor().channel(None);
+    let subscription = channel.subscribe().unwrap();
+    let mut exited = exiting_with(3, "0");
+    let exited_pid = exited.id() as i32;
+    monitor()
+        .watch(exited_pid, WatchOptions::default())
+        .unwrap()
+        .wait();
+    match channel
+        .claim(subscription, exited_pid, WatchOptions::default())
+        .unwrap()
+    {
+        Claim::Exited(exit) => assert_eq!(exit.status, ExitStatus::Exited { code: 3 }),
+        Claim::Running(token) => panic!("the exit was queued, got watch {token}"),
+    }
+    let mut running = exiting_with(0, "30");
+    let token = match channel
+        .claim(subscription, running.id() as i32, WatchOptions::default())
+        .unwrap()
+    {
+        Claim::Running(token) => token,
+        Claim::Exited(exit) => panic!("it is still running, got {exit:?}"),
+    };
+    channel.kill(token, libc::SIGKILL).unwrap();
+    let watched = loop {
+        let event = channel
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the killed child's exit");
+        if event.target == Target::Watch(token) {
+            break event.exit;
+        }
+    };
+    assert_eq!(watched.status, ExitStatus::Killed { signal: 9 });
+    assert!(!channel.unwatch(token), "delivered: the token is gone");
+    exited.wait().unwrap();
+    running.wait().unwrap();
 }
