@@ -125,6 +125,7 @@ impl From<Event> for NativeExit {
     }
 }
 
+/// A time as milliseconds since the Unix epoch (None before it).
 pub fn epoch_ms(time: std::time::SystemTime) -> Option<f64> {
     time.duration_since(std::time::UNIX_EPOCH)
         .ok()
