@@ -465,7 +465,7 @@ describe('environments and modes', () => {
     const events: SupervisorEvent[] = []
     for await (const event of missing.events()) events.push(event)
     expect(events).toEqual([{ type: 'give-up', reason: expect.stringMatching(/^start failed: .*\/nonexistent\/daemon/), runs: 0 }])
-    expect(missing.status().state).toBe('gave-up')
+    expect(missing.status()).toMatchObject({ state: 'gave-up', runs: 0, pid: null })
   })
 
   it('exitwatch run starts its command without child_process (no fork of Node) and exits with its code', async () => {
