@@ -18,7 +18,7 @@ use crate::orphans::{LiveKernel, OrphanReaper};
 use crate::poll_engine::Poller;
 use crate::procfs;
 use crate::provenance::{self, Forked};
-use crate::reap_waits::{pidfd_interest, ReapWaits, Seen};
+use crate::reap_waits::{pidfd_interest, ReapWaits, Seen, REAP_BATCH_PAUSE};
 use crate::registry::Registry;
 use crate::shared::{registered_as_child, Shared, CONNECTOR_KEY, SIGNAL_KEY, WAKE_KEY};
 use crate::sync::lock;
@@ -175,6 +175,10 @@ fn run(shared: Arc<Shared>, restart: bool) {
         }
         for inbox in to_wake.drain(..) {
             inbox.wake();
+        }
+        if reap_waits.take_started() {
+            // Let the owners' reaps gather (see REAP_BATCH_PAUSE); no lock is held.
+            thread::sleep(REAP_BATCH_PAUSE);
         }
         retry_ms = if new_pending && !retry_due {
             FIRST_RETRY_MS

