@@ -50,7 +50,13 @@ const killCurrent = () => {
   }
 }
 process.on('exit', killCurrent)
-for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130))
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    killCurrent()
+    report(signal)
+    process.exit(130)
+  })
+}
 
 /**
  * Runs one benchmark script in its own process group, with RLIMIT_NOFILE raised for its idle
@@ -92,6 +98,31 @@ function row(measurement, values, { digits = 2, goal = '', loads = [], compared 
   })
 }
 const verdict = (met) => (met ? 'met' : '**not met**')
+
+/** Prints the table (and writes it with --write); an interrupted run reports the rows it has. */
+function report(interruptedBy) {
+  const header = [
+    '| measurement | child_process.spawn | exitwatch watching child_process children | exitwatch.spawn | exitwatch.spawn ÷ child_process | goal | load (1 min, max) |',
+    '|---|---:|---:|---:|---:|---|---:|',
+  ]
+  const table = [...header, ...rows.map((r) => `| ${r.measurement} | ${r.cells.join(' | ')} | ${r.ratio} | ${r.goal} | ${r.load} |`)].join('\n')
+  const sizes = `samples ${samples} (latency), ${blockSamples} (spawn), ${tasks} tasks × ${repeats} runs (pool)`
+  const described = `${machine()}, ${full ? 'full' : 'quick'} mode, ${sizes}, transparent huge pages ${readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8').match(/\[(\w+)\]/)?.[1]}`
+  const notMeasured = [
+    skipped.length ? `\nNot measured: ${skipped.join('; ')}.\n` : '',
+    interruptedBy ? `\nInterrupted by ${interruptedBy}: the rows after the last one above were not measured.\n` : '',
+  ].join('')
+  console.log(`\n${described}\n\n${table}\n${notMeasured}`)
+  if (process.argv.includes('--write')) {
+    const path = `${root}bench/RESULTS.md`
+    const [start, end] = ['<!-- spawn-results -->', '<!-- /spawn-results -->']
+    const text = readFileSync(path, 'utf8')
+    const at = new Date().toISOString().slice(0, 16).replace('T', ' ')
+    const section = `${start}\nMeasured by \`npm run bench:spawn -- ${process.argv.slice(2).join(' ')}\` at ${at} UTC: ${described}.\n\n${table}\n${notMeasured}${end}`
+    const replaced = text.includes(start) ? text.replace(new RegExp(`${start}[\\s\\S]*${end}`), section) : `${text.trimEnd()}\n\n${section}\n`
+    writeFileSync(path, replaced)
+  }
+}
 
 // 1. JavaScript-thread time blocked per spawn at each parent RSS.
 for (const rss of config.rss) {
@@ -159,22 +190,5 @@ for (const idle of config.poolIdle) {
   }
 }
 
-const header = [
-  '| measurement | child_process.spawn | exitwatch watching child_process children | exitwatch.spawn | exitwatch.spawn ÷ child_process | goal | load (1 min, max) |',
-  '|---|---:|---:|---:|---:|---|---:|',
-]
-const table = [...header, ...rows.map((r) => `| ${r.measurement} | ${r.cells.join(' | ')} | ${r.ratio} | ${r.goal} | ${r.load} |`)].join('\n')
-const sizes = `samples ${samples} (latency), ${blockSamples} (spawn), ${tasks} tasks × ${repeats} runs (pool)`
-const described = `${machine()}, ${full ? 'full' : 'quick'} mode, ${sizes}, transparent huge pages ${readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8').match(/\[(\w+)\]/)?.[1]}`
-const notMeasured = skipped.length ? `\nNot measured: ${skipped.join('; ')}.\n` : ''
-console.log(`\n${described}\n\n${table}\n${notMeasured}`)
-if (process.argv.includes('--write')) {
-  const path = `${root}bench/RESULTS.md`
-  const [start, end] = ['<!-- spawn-results -->', '<!-- /spawn-results -->']
-  const text = readFileSync(path, 'utf8')
-  const at = new Date().toISOString().slice(0, 16).replace('T', ' ')
-  const section = `${start}\nMeasured by \`npm run bench:spawn -- ${process.argv.slice(2).join(' ')}\` at ${at} UTC: ${described}.\n\n${table}\n${notMeasured}${end}`
-  const replaced = text.includes(start) ? text.replace(new RegExp(`${start}[\\s\\S]*${end}`), section) : `${text.trimEnd()}\n\n${section}\n`
-  writeFileSync(path, replaced)
-}
+report()
 process.exit(0)
