@@ -115,10 +115,15 @@ impl Error {
         Error::new(ErrorCode::Einval, message)
     }
 
-    pub fn exited(pid: i32) -> Self {
+    /// A signal for a process whose exit was already observed (its pid, where still known).
+    pub fn exited(pid: Option<i32>) -> Self {
+        let process = match pid {
+            Some(pid) => format!("process {pid}"),
+            None => "the process".to_owned(),
+        };
         Error::new(
             ErrorCode::Esrch,
-            format!("process {pid} has already exited; nothing was signalled"),
+            format!("{process} has already exited; nothing was signalled"),
         )
     }
 

@@ -365,12 +365,7 @@ impl Monitor {
                 .watches
                 .get(&token)
                 .and_then(|key| registry.processes.get(key))
-                .ok_or_else(|| {
-                    Error::new(
-                        ErrorCode::Esrch,
-                        "the process has already exited; nothing was signalled",
-                    )
-                })?;
+                .ok_or_else(|| Error::exited(None))?;
             match &process.pin {
                 Pin::Pidfd(pidfd) => (process.pid, pidfd.clone()),
                 // Under the lock: see `poll_engine::signal`.
@@ -380,7 +375,7 @@ impl Monitor {
             }
         };
         sys::pidfd_send_signal(pidfd.as_fd(), signal).map_err(|e| match e.raw_os_error() {
-            Some(libc::ESRCH) => Error::exited(pid),
+            Some(libc::ESRCH) => Error::exited(Some(pid)),
             _ => Error::os(&e, Operation::Kill(pid)),
         })
     }

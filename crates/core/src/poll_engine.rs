@@ -65,10 +65,10 @@ pub(crate) fn signal(pid: i32, start_time: u64, signal: i32) -> Result<()> {
         .and_then(|dir| sys::proc_stat(dir.as_fd()))
         .is_ok_and(|stat| stat.start_time == start_time);
     if !same_process {
-        return Err(Error::exited(pid));
+        return Err(Error::exited(Some(pid)));
     }
     sys::kill(pid, signal).map_err(|e| match e.raw_os_error() {
-        Some(libc::ESRCH) => Error::exited(pid),
+        Some(libc::ESRCH) => Error::exited(Some(pid)),
         _ => Error::os(&e, Operation::Kill(pid)),
     })
 }
