@@ -7,14 +7,15 @@
 #          target package on its runtime);
 #   arm64: emulated, about 10x slower, so only the files whose results depend on the machine
 #          and the runtime (ARM64_FILES): exit statuses, signals, subscriptions, process
-#          lifetime, trees, subreaper and PID 1 — not the supervisor's pure logic either.
+#          lifetime, spawning (qemu-user turns its vfork-style clone into a fork), trees,
+#          subreaper and PID 1 — not the supervisor's pure logic either.
 # Tests that need what a runtime lacks skip themselves by capability (__test__/helpers.ts). A
 # target that cannot run here is recorded as skipped, with why.
 # Usage: scripts/test-runtimes.sh <results dir> (vitest-<platform>.json files land there).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 results=${1:?usage: scripts/test-runtimes.sh <results dir>}
-ARM64_FILES=(__test__/watch.test.ts __test__/subscriptions.test.ts __test__/process-lifetime.test.ts
+ARM64_FILES=(__test__/watch.test.ts __test__/subscriptions.test.ts __test__/process-lifetime.test.ts __test__/spawn.test.ts
   __test__/tree.test.ts __test__/subreaper.test.ts)
 host=$(node -p "require('./dist/cjs/load-binding.cjs').runningTarget().platform")
 # vitest's bundler has a native binding too; its loader reads /usr/bin/ldd (glibc here), so it
