@@ -1,6 +1,6 @@
 // monitor.spawn(): real processes started without fork(), their pipes as Node streams, their
 // exits exact; failures typed and leaving nothing behind.
-import { spawn as childProcessSpawn } from 'node:child_process'
+import { spawn as childProcessSpawn, spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { chmodSync, closeSync, createWriteStream, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, realpathSync, writeFileSync } from 'node:fs'
@@ -12,7 +12,7 @@ import { Worker } from 'node:worker_threads'
 import { describe, expect, it } from 'vitest'
 import { ExitMonitor, ExitwatchError, supervise, type SupervisorEvent } from '../dist/esm/index.js'
 import { checkSpawn } from '../dist/cjs/spawn.js'
-import { childrenOf, fixture, NAMESPACES, NATIVE_CPU, procState, requires, type Requirement, run, runFixture, runFixtureAsPid1, scaled, waitFor } from './helpers.js'
+import { childrenOf, fixture, NAMESPACES, NATIVE_CPU, procState, requires, SUBREAPER, type Requirement, run, runFixture, runFixtureAsPid1, scaled, waitFor } from './helpers.js'
 
 const monitor = ExitMonitor.shared()
 const root = new URL('..', import.meta.url).pathname
@@ -223,7 +223,8 @@ describe('options', () => {
   })
 
   it('detached: a new session and process group led by the child; otherwise ours', async () => {
-    const [ownGroup, ownSession] = statFields(readFileSync('/proc/self/stat', 'utf8')).slice(2, 4)
+    // Read by another program: qemu-user answers an emulated process's own /proc/<pid>/stat itself, with zeros.
+    const [ownGroup, ownSession] = statFields(spawnSync('cat', [`/proc/${process.pid}/stat`], { encoding: 'utf8' }).stdout).slice(2, 4)
     const detached = monitor.spawn('cat', ['/proc/self/stat'], { detached: true })
     const [, , group, session] = statFields(await text(detached.stdout))
     expect([group, session]).toEqual([String(detached.pid), String(detached.pid)])
@@ -472,7 +473,8 @@ describe('environments and modes', () => {
     expect(missing.status()).toMatchObject({ state: 'gave-up', runs: 0, pid: null })
   })
 
-  it('exitwatch run starts its command without child_process (no fork of Node) and exits with its code', async () => {
+  it('exitwatch run starts its command without child_process (no fork of Node) and exits with its code', async (context) => {
+    requires(context, SUBREAPER) // the init it runs is a subreaper
     const r = await run(process.execPath, ['--import', pathToFileURL(fixture('spawn/report-child-process.mjs')).href, join(root, 'bin/exitwatch.mjs'), 'run', '--', 'sh', '-c', 'exit 7'])
     expect(r.stderr).not.toMatch(/child_process started/)
     expect(r.stderr).toMatch(/\d+ exited with code 7/)

@@ -61,7 +61,7 @@ Object.defineProperty(ExitwatchError.prototype, BRAND, { value: true })
  * message, keeping the native error as its `cause`.
  */
 export function fromNative(error: unknown): unknown {
-  if (!(error instanceof Error)) return error
+  if (!(error instanceof Error) || ExitwatchError.is(error)) return error
   const code = (error as NodeJS.ErrnoException).code
   if (code === undefined || !NATIVE_CODE.test(code)) return error
   return new ExitwatchError(code as ExitwatchErrorCode, error.message, { cause: error })

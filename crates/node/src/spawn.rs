@@ -24,10 +24,18 @@ pub struct NativeSpawnSpec {
     pub gid: Option<u32>,
 }
 
+/// What a child descriptor is connected to.
+#[napi(string_enum = "lowercase")]
+pub enum StdioKind {
+    Pipe,
+    Inherit,
+    Ignore,
+    Fd,
+}
+
 #[napi(object)]
 pub struct NativeStdio {
-    /// "pipe", "inherit", "ignore" or "fd".
-    pub kind: String,
+    pub kind: StdioKind,
     /// The parent's open descriptor, for "fd".
     pub fd: Option<i32>,
 }
@@ -68,16 +76,13 @@ impl NativeSpawnSpec {
 }
 
 fn stdio(index: usize, entry: &NativeStdio) -> Result<Stdio> {
-    match (entry.kind.as_str(), entry.fd) {
-        ("pipe", _) => Ok(Stdio::Pipe),
-        ("inherit", _) => Ok(Stdio::Inherit),
-        ("ignore", _) => Ok(Stdio::Ignore),
-        ("fd", Some(fd)) => Ok(Stdio::Fd(fd)),
-        ("fd", None) => Err(Error::invalid(format!(
+    match (&entry.kind, entry.fd) {
+        (StdioKind::Pipe, _) => Ok(Stdio::Pipe),
+        (StdioKind::Inherit, _) => Ok(Stdio::Inherit),
+        (StdioKind::Ignore, _) => Ok(Stdio::Ignore),
+        (StdioKind::Fd, Some(fd)) => Ok(Stdio::Fd(fd)),
+        (StdioKind::Fd, None) => Err(Error::invalid(format!(
             "stdio[{index}]: kind \"fd\" needs an fd"
-        ))),
-        (other, _) => Err(Error::invalid(format!(
-            "stdio[{index}]: {other:?} is not \"pipe\", \"inherit\", \"ignore\" or \"fd\""
         ))),
     }
 }
