@@ -72,7 +72,7 @@ async function expectNothingLeft<T>(body: () => T): Promise<T> {
 }
 
 describe('stdio', () => {
-  it('pipes: stdin in, stdout and stderr out, the exit code exact', async () => {
+  it('pipes: stdin in, stdout and stderr out, the exit code exact [kernel]', async () => {
     const child = monitor.spawn('sh', ['-c', 'read line; echo "out:$line"; echo "err:$line" >&2; exit 3'])
     child.stdin!.end('hello\n')
     const [stdout, stderr, exit] = await Promise.all([text(child.stdout), text(child.stderr), child.exited])
@@ -123,7 +123,7 @@ describe('stdio', () => {
     expect(readFileSync(join(dir, 'by-stream'), 'utf8')).toBe('two\n')
   })
 
-  it('the child has no other descriptors of this process', async () => {
+  it('the child has no other descriptors of this process [kernel]', async () => {
     const child = monitor.spawn('ls', ['/proc/self/fd'])
     expect((await text(child.stdout)).split('\n').filter(Boolean)).toEqual(['0', '1', '2', '3']) // 3: the directory ls is reading
   })
@@ -287,7 +287,7 @@ describe('options', () => {
 })
 
 describe('spawn failures are typed errors that leave nothing behind', () => {
-  it('ENOENT: a path that does not exist, and a command not on PATH, naming it', async () => {
+  it('ENOENT: a path that does not exist, and a command not on PATH, naming it [kernel]', async () => {
     for (const file of ['/nonexistent/command', 'exitwatch-no-such-command']) {
       const error = await expectNothingLeft(() => thrownBy(() => monitor.spawn(file, [], { stdio: 'pipe' })))
       expect(error.code).toBe('ENOENT')
@@ -355,7 +355,7 @@ describe('killing', () => {
     expect(exit.exitedAt - started).toBeLessThan(scaled(5_000))
   })
 
-  it('exact codes and signals, kept apart', async () => {
+  it('exact codes and signals, kept apart [kernel]', async () => {
     const cases: Array<[string, number | null, string | null, string]> = [
       ['exit 0', 0, null, 'exited'],
       ['exit 3', 3, null, 'exited'],
@@ -432,7 +432,7 @@ describe('environments and modes', () => {
     await worker.terminate()
   })
 
-  it('PID 1 with graceMs 0: spawned children are never taken as orphans nor reaped twice [needs root + unshare]', async (context) => {
+  it('PID 1 with graceMs 0: spawned children are never taken as orphans nor reaped twice [needs root + unshare] [kernel]', async (context) => {
     requires(context, NAMESPACES)
     const r = await runFixtureAsPid1('spawn/pid1.mjs', [], scaled(30_000))
     expect(r.stderr).toBe('')

@@ -3,8 +3,9 @@
 # PIDFD_INFO_EXIT, no pidfs ids) in a virtme-ng VM that shares this machine's filesystem.
 #
 # Which tests: those with "[kernel]" in their name (vitest -t). Tag a test so when what it
-# asserts depends on capabilities() — a status source, pidfs ids — or when it is a test of the
-# libuv reap race, which only PIDFD_INFO_EXIT hides.
+# asserts depends on capabilities() — a status source, pidfs ids —, when it is a test of the
+# libuv reap race, which only PIDFD_INFO_EXIT hides, or when it rests on system calls newer
+# kernels changed (spawn's clone flags and close_range).
 #
 # Needs root on Debian (apt-get, pip). Installs what is missing: qemu-system-x86, kmod, tini,
 # busybox-static, virtme-ng, and the newest linux-image-6.1.0-<n>-amd64-unsigned, unpacked into
