@@ -157,7 +157,7 @@ for (const idle of config.idle) {
   for (const p of [50, 90, 99]) {
     const values = Object.fromEntries(Object.entries(latency[idle]).map(([name, r]) => [name, ms(percentile(r.latencyNs, p))]))
     const versus = values['exitwatch-spawn'] / values.child_process
-    const goal = idle === 0 && p === 50 && values['exitwatch-spawn'] !== undefined ? `≤ 1.1× child_process: ${verdict(versus <= 1.1)}` : ''
+    const goal = idle === 0 && p === 50 && !Number.isNaN(versus) ? `≤ 1.1× child_process: ${verdict(versus <= 1.1)}` : ''
     row(`exit → JS latency p${p}, ${idle} idle siblings (ms)`, values, { digits: 3, goal, loads })
   }
 }
