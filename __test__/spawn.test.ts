@@ -3,7 +3,7 @@
 import { spawn as childProcessSpawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { chmodSync, closeSync, createWriteStream, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs'
+import { chmodSync, closeSync, createWriteStream, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, realpathSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
@@ -12,7 +12,7 @@ import { Worker } from 'node:worker_threads'
 import { describe, expect, it } from 'vitest'
 import { ExitMonitor, ExitwatchError, supervise, type SupervisorEvent } from '../dist/esm/index.js'
 import { checkSpawn } from '../dist/esm/spawn.js'
-import { childrenOf, fixture, NAMESPACES, procState, requires, run, runFixture, runFixtureAsPid1, scaled, waitFor } from './helpers.js'
+import { childrenOf, fixture, NAMESPACES, NATIVE_CPU, procState, requires, type Requirement, run, runFixture, runFixtureAsPid1, scaled, waitFor } from './helpers.js'
 
 const monitor = ExitMonitor.shared()
 const root = new URL('..', import.meta.url).pathname
@@ -26,6 +26,12 @@ async function text(stream: Readable | null): Promise<string> {
 const openDescriptors = (): number => readdirSync('/proc/self/fd').length
 const zombieChildren = (): number => childrenOf(process.pid).filter((pid) => procState(pid) === 'Z').length
 const tempDir = (): string => mkdtempSync(join(tmpdir(), 'exitwatch-spawn-'))
+
+const ROOT: Requirement = { missing: process.getuid?.() === 0 ? undefined : 'changing uid/gid needs root' }
+
+/** Every directory from / down to `dir` lets other users in. */
+const searchableByOthers = (dir: string): boolean =>
+  dir.split('/').filter(Boolean).reduce((path, name) => [...path, `${path.at(-1)}/${name}`], ['']).every((path) => (statSync(path || '/').mode & 0o005) === 0o005)
 
 /** The fields of /proc/<pid>/stat after the command name (field 3 onwards). */
 const statFields = (stat: string): string[] => stat.slice(stat.lastIndexOf(')') + 2).split(' ')
@@ -117,13 +123,16 @@ describe('stdio', () => {
     expect(readFileSync(join(dir, 'by-stream'), 'utf8')).toBe('two\n')
   })
 
-  it('the child has no other descriptors of this process, default signal dispositions and an empty mask', async () => {
-    const child = monitor.spawn('sh', ['-c', 'ls /proc/self/fd; grep -E "^Sig(Ign|Blk)" /proc/self/status'])
-    const stdout = await text(child.stdout)
-    const [fds, ...signals] = [stdout.split('\n').filter((l) => /^\d+$/.test(l)), ...stdout.split('\n').filter((l) => l.startsWith('Sig'))]
-    expect(fds).toEqual(['0', '1', '2', '3']) // 3: the directory ls is reading
-    expect(signals.map((l) => l.replace(/\s+/, ' '))).toEqual(['SigBlk: 0000000000000000', 'SigIgn: 0000000000000000'])
-    await child.exited
+  it('the child has no other descriptors of this process', async () => {
+    const child = monitor.spawn('ls', ['/proc/self/fd'])
+    expect((await text(child.stdout)).split('\n').filter(Boolean)).toEqual(['0', '1', '2', '3']) // 3: the directory ls is reading
+  })
+
+  it('the child starts with default signal dispositions and an empty mask (Node ignores SIGPIPE)', async (context) => {
+    requires(context, NATIVE_CPU) // qemu-user blocks a host signal in every process it runs
+    const child = monitor.spawn('grep', ['-E', '^Sig(Ign|Blk)', '/proc/self/status'])
+    const lines = (await text(child.stdout)).split('\n').filter(Boolean)
+    expect(lines.map((l) => l.replace(/\s+/, ' '))).toEqual(['SigBlk: 0000000000000000', 'SigIgn: 0000000000000000'])
   })
 
   it('the exit can arrive before stdout is read: what the child wrote stays readable', async () => {
@@ -223,9 +232,15 @@ describe('options', () => {
   })
 
   it('uid and gid [needs root]', async (context) => {
-    requires(context, { missing: process.getuid?.() === 0 ? undefined : 'changing uid/gid needs root' })
+    requires(context, ROOT)
     const child = monitor.spawn('sh', ['-c', 'id -u; id -g'], { uid: 65534, gid: 65533 })
     expect(await text(child.stdout)).toBe('65534\n65533\n')
+  })
+
+  it('an unprivileged user asking for uid 0 gets EPERM [needs root, a checkout other users can read]', async (context) => {
+    requires(context, ROOT, { missing: searchableByOthers(root) ? undefined : `${root} is not readable by other users (chmod o+rx its directories)` })
+    const unprivileged = monitor.spawn(process.execPath, [fixture('spawn/unprivileged.mjs')], { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'inherit'] })
+    expect(JSON.parse(await text(unprivileged.stdout))).toMatchObject({ name: 'ExitwatchError', code: 'EPERM', message: expect.stringContaining('uid 0') })
   })
 
   it('the options are checked before anything starts: EINVAL naming the option', async () => {
@@ -257,12 +272,16 @@ describe('options', () => {
   })
 
   it('the options become the native spawn spec as child_process reads them', () => {
+    expect(checkSpawn('sh').spec.env).toBeUndefined() // main thread: the native side reads the environment itself
     const { spec } = checkSpawn('sh', { stdio: ['inherit'], env: { A: '1', B: undefined } })
     expect(spec).toMatchObject({ file: 'sh', args: [], env: ['A=1'], detached: false })
     expect(spec.stdio).toEqual([{ kind: 'inherit' }, { kind: 'pipe' }, { kind: 'pipe' }])
     expect(checkSpawn('sh', [], { stdio: [null, null, null, null, 'pipe'] }).spec.stdio.map((s) => s.kind)).toEqual(['pipe', 'pipe', 'pipe', 'ignore', 'pipe'])
     expect(checkSpawn('sh', [], { stdio: 'ignore', cwd: new URL('file:///tmp') }).spec).toMatchObject({ cwd: '/tmp', stdio: [{ kind: 'ignore' }, { kind: 'ignore' }, { kind: 'ignore' }] })
     expect(checkSpawn('sh', []).killSignal).toBe(15)
+    // As child_process: spawn(file, null, options) and spawn(file, options).
+    expect(checkSpawn('sh', null as never, { detached: true }).spec).toMatchObject({ args: [], detached: true })
+    expect(checkSpawn('sh', { argv0: 'x' }).spec).toMatchObject({ args: [], argv0: 'x' })
   })
 })
 
@@ -384,7 +403,8 @@ describe('descriptors and the event loop', () => {
     expect(zombieChildren()).toBe(0)
   })
 
-  it('unref() lets the event loop end while the child runs and its stdout is read; by default it waits', async () => {
+  it('unref() lets the event loop end while the child runs and its stdout is read; by default it waits', async (context) => {
+    requires(context, NATIVE_CPU) // the bounds are wall-clock times
     const [unrefd, refd] = [await runFixture('spawn/loop.mjs', ['unref']), await runFixture('spawn/loop.mjs', ['ref'])]
     expect(unrefd).toMatchObject({ code: 0, stderr: '' })
     expect(refd).toMatchObject({ code: 0, stderr: '' })
@@ -449,7 +469,7 @@ describe('environments and modes', () => {
     const events: SupervisorEvent[] = []
     for await (const event of missing.events()) events.push(event)
     expect(events).toEqual([{ type: 'give-up', reason: expect.stringMatching(/^start failed: .*\/nonexistent\/daemon/), runs: 0 }])
-    expect(missing.status().state).toBe('gave-up')
+    expect(missing.status()).toMatchObject({ state: 'gave-up', runs: 0, pid: null })
   })
 
   it('exitwatch run starts its command without child_process (no fork of Node) and exits with its code', async () => {

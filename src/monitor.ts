@@ -124,8 +124,8 @@ export class ExitMonitor {
    * this process, so the cost does not grow with its memory. exitwatch owns the child: it is
    * reaped by exitwatch, never seen by libuv, and never taken for an orphan. Options are
    * `child_process.spawn`'s where they overlap; a bad option is an EINVAL and starts nothing.
-   * A failed start (ENOENT, EACCES, ENOEXEC, E2BIG, ENOTDIR: a bad `cwd`) throws, naming the
-   * file, and leaves no process and no descriptor behind.
+   * A failed start throws a typed error naming the file (ENOENT, EACCES, ENOEXEC, …) and
+   * leaves no process and no descriptor behind.
    */
   spawn(file: string, args?: readonly string[], options?: SpawnOptions): SpawnedProcess
   spawn(file: string, options?: SpawnOptions): SpawnedProcess

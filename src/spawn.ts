@@ -5,6 +5,7 @@ import { closeSync } from 'node:fs'
 import { Socket } from 'node:net'
 import type { Readable, Stream, Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
+import { isMainThread } from 'node:worker_threads'
 import type { Channel } from './channel.js'
 import { recordSpawned } from './child-process-hooks.js'
 import { ExitwatchError, invalid, native } from './errors.js'
@@ -151,7 +152,7 @@ function checkOptions(file: unknown, args: readonly unknown[], options: SpawnOpt
   const spec: NativeSpawnSpec = {
     file: file as string,
     args: args.map((arg, i) => checkText(arg, `args[${i}]`)),
-    env: environment(options.env ?? process.env),
+    env: environment(options.env),
     stdio: stdio(options.stdio ?? 'pipe'),
     detached: checkBoolean(options.detached ?? false, 'detached'),
   }
@@ -240,7 +241,13 @@ function descriptor(fd: number, name: string): number {
   throw invalid(`${name} must be an open file descriptor (an integer ≥ 0), not ${describe(fd)}`)
 }
 
-function environment(env: Readonly<Record<string, string | undefined>>): string[] {
+/**
+ * The child's environment entries; undefined for this process's own environment, which the
+ * native side reads itself (cheaper): on the main thread `process.env` is that environment,
+ * while a worker's is a copy of its own and is passed on.
+ */
+function environment(env: Readonly<Record<string, string | undefined>> | undefined): string[] | undefined {
+  if (env === undefined) return isMainThread ? undefined : environment(process.env)
   if (env === null || typeof env !== 'object') throw invalid(`env must be an object, not ${describe(env)}`)
   const entries: string[] = []
   for (const [key, value] of Object.entries(env)) {

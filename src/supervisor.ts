@@ -186,16 +186,16 @@ export class Supervisor implements AsyncDisposable {
         return
       }
       this.#starts.push(now)
-      const run = ++this.#runs
       let handle: ProcessHandle
       try {
         handle = this.#startRun()
       } catch (error) {
         // Nothing runs and nothing will: event iterators end, `done` rejects with why.
         this.#finish('gave-up')
-        this.#emit({ type: 'give-up', reason: `start failed: ${(error as Error).message}`, runs: run - 1 })
+        this.#emit({ type: 'give-up', reason: `start failed: ${(error as Error).message}`, runs: this.#runs })
         throw error
       }
+      const run = ++this.#runs
       this.#handle = handle
       this.#state = 'running'
       this.#emit({ type: 'start', run, pid: handle.pid, at: now })

@@ -26,7 +26,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use crate::capabilities::Engine;
@@ -464,8 +464,25 @@ struct ChildArgs {
     /// -1: unchanged.
     uid: i64,
     gid: i64,
+    /// Set by the child as it starts: proof that it shares our memory.
+    child_ran: AtomicBool,
     failed_step: AtomicU8,
     errno: AtomicI32,
+    /// The write end of a close-on-exec pipe (-1: none) for a child that turns out not to
+    /// share our memory (see `MemoryShared`).
+    report_fd: RawFd,
+}
+
+/// Whether `clone(CLONE_VM | CLONE_VFORK)` really shares memory here. It does on Linux;
+/// emulators such as qemu-user turn it into a fork, and then a failure can only come back
+/// through a pipe. Until the first spawn has shown which, each spawn brings a pipe.
+static MEMORY_SHARED: AtomicU8 = AtomicU8::new(MemoryShared::Unknown as u8);
+
+#[repr(u8)]
+enum MemoryShared {
+    Unknown,
+    Yes,
+    No,
 }
 
 struct Child {
@@ -487,6 +504,10 @@ fn clone_child(
     let argv = pointers(&program.argv);
     let envp = pointers(&program.env);
     let mut sources = stdio.sources.clone();
+    let report_pipe = match MEMORY_SHARED.load(Ordering::Relaxed) {
+        shared if shared == MemoryShared::Yes as u8 => None,
+        _ => Some(pipe()?),
+    };
     let args = ChildArgs {
         candidates: candidates.as_ptr(),
         argv: argv.as_ptr(),
@@ -501,8 +522,10 @@ fn clone_child(
         detached: spec.detached,
         uid: spec.uid.map_or(-1, i64::from),
         gid: spec.gid.map_or(-1, i64::from),
+        child_ran: AtomicBool::new(false),
         failed_step: AtomicU8::new(0),
         errno: AtomicI32::new(0),
+        report_fd: report_pipe.as_ref().map_or(-1, |(_, w)| w.as_raw_fd()),
     };
     let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
     let mut pidfd: libc::c_int = -1;
@@ -545,18 +568,54 @@ fn clone_child(
     // SAFETY: CLONE_PIDFD stored a fresh, close-on-exec descriptor we own (a kernel that
     // ignores the flag leaves -1).
     let pidfd = (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) });
-    let failed_step = args.failed_step.load(Ordering::Acquire);
-    let failure = (failed_step != 0).then(|| {
-        (
-            Step::from_u8(failed_step),
-            args.errno.load(Ordering::Acquire),
-        )
-    });
+    let failure = if args.child_ran.load(Ordering::Acquire) {
+        MEMORY_SHARED.store(MemoryShared::Yes as u8, Ordering::Relaxed);
+        let failed_step = args.failed_step.load(Ordering::Acquire);
+        (failed_step != 0).then(|| {
+            (
+                Step::from_u8(failed_step),
+                args.errno.load(Ordering::Acquire),
+            )
+        })
+    } else {
+        MEMORY_SHARED.store(MemoryShared::No as u8, Ordering::Relaxed);
+        // (Always a pipe here: memory is only ever known shared after a child wrote to it.)
+        report_pipe.and_then(|(read_end, write_end)| {
+            drop(write_end);
+            read_report(&read_end)
+        })
+    };
     Ok(Child {
         pid,
         pidfd,
         failure,
     })
+}
+
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut ends = [0; 2];
+    // SAFETY: valid out-array of two ints; both descriptors are ours.
+    if unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fresh descriptors nothing else owns.
+    Ok(unsafe { (OwnedFd::from_raw_fd(ends[0]), OwnedFd::from_raw_fd(ends[1])) })
+}
+
+/// Waits until a child that does not share our memory has exec'd (the pipe closes: `None`)
+/// or reported a failure (its step and errno).
+fn read_report(read_end: &OwnedFd) -> Option<(Step, i32)> {
+    let mut report = [0i32; 2];
+    loop {
+        // SAFETY: reads at most 8 bytes into a valid buffer.
+        let n = unsafe { libc::read(read_end.as_raw_fd(), report.as_mut_ptr().cast(), 8) };
+        if n == 8 {
+            return Some((Step::from_u8(report[0] as u8), report[1]));
+        }
+        if n >= 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return None;
+        }
+    }
 }
 
 /// The highest descriptor number worth closing one by one (the soft `RLIMIT_NOFILE`, capped).
@@ -634,23 +693,31 @@ fn sys_result(ret: libc::c_long) -> std::result::Result<libc::c_long, i32> {
 extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `arg` is the parent's `ChildArgs`, alive while the parent is suspended.
     let args = unsafe { &*arg.cast::<ChildArgs>() };
+    args.child_ran.store(true, Ordering::Release);
+    let mut report_fd = args.report_fd;
     // SAFETY: only raw system calls on data the parent prepared.
-    let (step, errno) = unsafe { prepare_and_exec(args) };
+    let (step, errno) = unsafe { prepare_and_exec(args, &mut report_fd) };
     args.errno.store(errno, Ordering::Release);
     args.failed_step.store(step as u8, Ordering::Release);
+    if report_fd >= 0 {
+        let report = [step as i32, errno];
+        // SAFETY: writes 8 bytes from a valid array (atomic: below PIPE_BUF).
+        unsafe { libc::syscall(libc::SYS_write, report_fd, report.as_ptr(), 8) };
+    }
     // SAFETY: `_exit` is async-signal-safe and never returns.
     unsafe { libc::_exit(127) }
 }
 
 /// Sets the child up and executes the program; returns only on failure.
-unsafe fn prepare_and_exec(args: &ChildArgs) -> (Step, i32) {
+/// `report_fd` is moved out of the way of the child's descriptors if needed.
+unsafe fn prepare_and_exec(args: &ChildArgs, report_fd: &mut RawFd) -> (Step, i32) {
     reset_signal_dispositions();
     if args.detached {
         if let Err(e) = sys_result(libc::syscall(libc::SYS_setsid)) {
             return (Step::Setsid, e);
         }
     }
-    if let Err(e) = install_descriptors(args) {
+    if let Err(e) = install_descriptors(args, report_fd) {
         return (Step::Descriptors, e);
     }
     if !args.cwd.is_null() {
@@ -703,10 +770,21 @@ unsafe fn reset_signal_dispositions() {
 }
 
 /// Puts each source on its child descriptor, then marks every other descriptor close-on-exec.
-unsafe fn install_descriptors(args: &ChildArgs) -> std::result::Result<(), i32> {
+unsafe fn install_descriptors(
+    args: &ChildArgs,
+    report_fd: &mut RawFd,
+) -> std::result::Result<(), i32> {
     let count = args.source_count as RawFd;
     let sources = std::slice::from_raw_parts_mut(args.sources, args.source_count);
-    // A source below `count` could be overwritten by another slot's dup: move it above first.
+    // A descriptor below `count` could be overwritten by a slot's dup: move it above first.
+    if *report_fd >= 0 && *report_fd < count {
+        *report_fd = sys_result(libc::syscall(
+            libc::SYS_fcntl,
+            *report_fd,
+            libc::F_DUPFD_CLOEXEC,
+            count,
+        ))? as RawFd;
+    }
     for (target, source) in (0..).zip(sources.iter_mut()) {
         if *source >= 0 && *source < count && *source != target {
             *source = sys_result(libc::syscall(
@@ -725,8 +803,22 @@ unsafe fn install_descriptors(args: &ChildArgs) -> std::result::Result<(), i32> 
         } else {
             sys_result(libc::syscall(libc::SYS_dup3, *source, target, 0))?;
         }
+        if *source >= 0 && target <= 2 {
+            make_blocking(target);
+        }
     }
     mark_cloexec_from(count, args.max_fd)
+}
+
+/// Clears `O_NONBLOCK` on a standard descriptor, as libuv does for `child_process`: most
+/// programs fail on EAGAIN from stdin or stdout. The flag belongs to the open file, so an
+/// inherited descriptor of the parent becomes blocking for the parent too.
+unsafe fn make_blocking(fd: RawFd) {
+    let flags = libc::syscall(libc::SYS_fcntl, fd, libc::F_GETFL);
+    let nonblocking = libc::c_long::from(libc::O_NONBLOCK);
+    if flags >= 0 && flags & nonblocking != 0 {
+        let _ = libc::syscall(libc::SYS_fcntl, fd, libc::F_SETFL, flags & !nonblocking);
+    }
 }
 
 /// Marks every descriptor ≥ `first` close-on-exec: `close_range` (Linux 5.11), else the

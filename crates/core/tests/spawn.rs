@@ -184,6 +184,37 @@ fn an_open_descriptor_of_the_parent_becomes_a_child_descriptor() {
 }
 
 #[test]
+fn standard_descriptors_are_blocking_in_the_child() {
+    let _serial = serial();
+    let mut ends = [0; 2];
+    // SAFETY: valid out-array; both ends are owned below.
+    assert_eq!(
+        unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) },
+        0
+    );
+    let (read_end, write_end) =
+        unsafe { (OwnedFd::from_raw_fd(ends[0]), OwnedFd::from_raw_fd(ends[1])) };
+    // fdinfo shows the open file's flags in octal; O_NONBLOCK is 04000.
+    let spec = sh_spec(
+        "grep flags /proc/$$/fdinfo/1",
+        vec![
+            Stdio::Ignore,
+            Stdio::Fd(write_end.as_raw_fd()),
+            Stdio::Inherit,
+        ],
+    );
+    let (exit, _) = run(&spec);
+    drop(write_end);
+    let mut out = String::new();
+    std::fs::File::from(read_end)
+        .read_to_string(&mut out)
+        .unwrap();
+    let flags = u32::from_str_radix(out.trim().trim_start_matches("flags:").trim(), 8).unwrap();
+    assert_eq!(flags & libc::O_NONBLOCK as u32, 0, "{out:?}");
+    assert_eq!(exit.status, ExitStatus::Exited { code: 0 });
+}
+
+#[test]
 fn a_source_below_the_stdio_count_is_not_clobbered() {
     let _serial = serial();
     // The parent's descriptor 1 becomes the child's 3 while the child's 1 is a pipe: a naive
