@@ -20,22 +20,6 @@ pub(crate) enum Collected {
     /// Readable but no status yet: a ptrace tracer holds it, or an owned zombie's status is
     /// not waitable yet. Readiness is not proof of exit (tokio #7144): keep waiting.
     NotYet,
-    /// Exited, not ours, and not reaped yet: once its owner reaps it (which most owners do
-    /// within microseconds) `PIDFD_INFO_EXIT` has the status, for one system call instead of
-    /// the five of reading the zombie's `/proc/<pid>/stat`. Wait for the reap, for a while.
-    AwaitingReap,
-}
-
-/// What the monitor knows of whether a process was reaped, from a pidfd armed to report the
-/// reap (see `reap_waits::pidfd_interest`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum OwnerReap {
-    /// Nothing known: a retry, or a pidfd that does not report the reap.
-    Unknown,
-    /// Its pidfd just reported the exit, not the reap (`EPOLLIN` without `EPOLLHUP`).
-    NotWhenReported,
-    /// Its owner did not reap it in time: its pidfd reported no reap.
-    NotInTime,
 }
 
 /// What the monitor knows about a process whose pidfd became readable.
@@ -49,15 +33,12 @@ pub(crate) struct Watched<'a> {
     pub may_be_child: bool,
     /// The wait status the proc connector saw for it, if it is listening and saw the exit.
     pub connector_status: Option<i32>,
-    pub owner_reap: OwnerReap,
 }
 
 /// Asks, in order: `waitid` on the pidfd (our children only; reaping only when `reap`), the
 /// proc connector's status (already in memory), `PIDFD_INFO_EXIT` (another owner reaped it
-/// first), then `/proc/<pid>/stat` of the still unreaped zombie. A zombie reported unreaped
-/// is left to its owner first (`AwaitingReap`) where the kernel keeps the status after the
-/// reap. Reports `Unknown` only when the process is provably gone and no source kept its
-/// status.
+/// first), then `/proc/<pid>/stat` of the still unreaped zombie. Reports `Unknown` only when
+/// the process is provably gone and no source kept its status.
 pub(crate) fn collect_exit(process: &Watched<'_>, caps: &Capabilities) -> Collected {
     let pidfd = process.pidfd;
     if caps.waitid_pidfd && (process.reap || process.may_be_child) {
@@ -89,18 +70,10 @@ pub(crate) fn collect_exit(process: &Watched<'_>, caps: &Capabilities) -> Collec
             usage: None,
         };
     }
-    // Not reaped (when reported, or in time), so `PIDFD_INFO_EXIT` cannot have it: not asked
-    // unless the zombie turns out to be gone. Just reported: the caller waits for the reap.
-    match process.owner_reap {
-        OwnerReap::NotWhenReported if caps.pidfd_info_exit => Collected::AwaitingReap,
-        OwnerReap::NotWhenReported | OwnerReap::NotInTime => {
-            zombie_status(pidfd, process.pid, caps)
-        }
-        OwnerReap::Unknown => match reaped_status(pidfd, caps) {
-            Some(exit) => exit,
-            None => zombie_status(pidfd, process.pid, caps),
-        },
+    if let Some(exit) = reaped_status(pidfd, caps) {
+        return exit;
     }
+    zombie_status(pidfd, process.pid, caps)
 }
 
 fn reaped_status(pidfd: BorrowedFd<'_>, caps: &Capabilities) -> Option<Collected> {
@@ -180,7 +153,6 @@ mod tests {
             reap,
             may_be_child: true,
             connector_status: None,
-            owner_reap: OwnerReap::Unknown,
         }
     }
 
@@ -305,73 +277,6 @@ mod tests {
             "{collected:?}"
         );
         child.wait().unwrap();
-    }
-
-    #[test]
-    fn a_zombie_reported_unreaped_is_left_to_its_owner_where_the_reap_keeps_its_status() {
-        // Our child registered as not one stands for a foreign zombie nobody reaped yet.
-        let (mut child, pidfd) = child_exiting_with(8);
-        let pid = child.id() as i32;
-        wait_readable(&pidfd);
-        let process = Watched {
-            may_be_child: false,
-            owner_reap: OwnerReap::NotWhenReported,
-            ..watched(&pidfd, pid, false)
-        };
-        let caps = Capabilities::get();
-        let collected = collect_exit(&process, caps);
-        if caps.pidfd_info_exit {
-            assert_eq!(collected, Collected::AwaitingReap);
-        }
-        // Without PIDFD_INFO_EXIT the reap would lose the status: read at once.
-        let without = Capabilities {
-            pidfd_info_exit: false,
-            ..caps.clone()
-        };
-        assert!(
-            matches!(
-                collect_exit(&process, &without),
-                Collected::Exit {
-                    status: ExitStatus::Exited { code: 8 },
-                    source: StatusSource::ProcStat,
-                    ..
-                }
-            ),
-            "{collected:?}"
-        );
-        child.wait().unwrap();
-    }
-
-    #[test]
-    fn a_zombie_whose_owner_did_not_reap_in_time_is_read_from_proc_and_if_reaped_meanwhile_from_pidfd_info(
-    ) {
-        let caps = Capabilities::get();
-        let (mut child, pidfd) = child_exiting_with(13);
-        let pid = child.id() as i32;
-        wait_readable(&pidfd);
-        let overdue = Watched {
-            may_be_child: false,
-            owner_reap: OwnerReap::NotInTime,
-            ..watched(&pidfd, pid, false)
-        };
-        assert!(
-            matches!(
-                collect_exit(&overdue, caps),
-                Collected::Exit {
-                    status: ExitStatus::Exited { code: 13 },
-                    source: StatusSource::ProcStat,
-                    ..
-                }
-            ),
-            "the zombie"
-        );
-        child.wait().unwrap(); // reaped after all, before the read
-        let expected = if caps.pidfd_info_exit {
-            exit(ExitStatus::Exited { code: 13 }, StatusSource::PidfdInfo)
-        } else {
-            exit(ExitStatus::Unknown, StatusSource::None)
-        };
-        assert_eq!(collect_exit(&overdue, caps), expected);
     }
 
     #[test]

@@ -30,7 +30,6 @@ mod proc_connector;
 /// Process listings from /proc (descendants of a process), shared with exitwatch-init.
 pub mod procfs;
 mod provenance;
-mod reap_waits;
 mod registry;
 mod shared;
 mod spawn;
@@ -51,7 +50,6 @@ pub use error::{Error, ErrorCode, Result};
 pub use exit::{ExitInfo, ExitStatus, StatusSource};
 pub use inbox::{Event, Target, Waker};
 pub use monitor::{Monitor, WatchOptions};
-pub use reap_waits::OWNER_REAP_GRACE;
 pub use spawn::{SpawnSpec, Spawned, Stdio};
 pub use stats::Stats;
 pub use subscription::Subscription;

@@ -15,7 +15,6 @@ use crate::inbox::{Inbox, Target, Waker};
 use crate::monitor_thread;
 use crate::poll_engine;
 use crate::provenance;
-use crate::reap_waits::pidfd_interest;
 use crate::registry::{push, Pin, Process, Registry, Subscriber, Watcher};
 use crate::shared::{Shared, CONNECTOR_KEY, SIGNAL_KEY};
 use crate::stats::Stats;
@@ -241,7 +240,7 @@ impl Monitor {
                         self.shared.epoll.as_fd(),
                         pidfd.as_raw_fd(),
                         key,
-                        pidfd_interest(child, self.shared.caps),
+                        Interest::ReadableOnce,
                     )
                     .map_err(|e| Error::os(&e, Operation::Watch(pid)))?,
                     // Starts a round of the poll engine once the lock is released.

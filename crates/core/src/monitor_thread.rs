@@ -10,7 +10,7 @@ use std::thread;
 use std::time::Instant;
 
 use crate::capabilities::Engine;
-use crate::collect::{collect_exit, Collected, OwnerReap, Watched};
+use crate::collect::{collect_exit, Collected, Watched};
 use crate::error::{Error, Operation, Result};
 use crate::exit::{ExitInfo, ExitStatus, StatusSource};
 use crate::inbox::Inbox;
@@ -18,11 +18,10 @@ use crate::orphans::{LiveKernel, OrphanReaper};
 use crate::poll_engine::Poller;
 use crate::procfs;
 use crate::provenance::{self, Forked};
-use crate::reap_waits::{pidfd_interest, ReapWaits, Seen, REAP_BATCH_PAUSE};
 use crate::registry::Registry;
 use crate::shared::{registered_as_child, Shared, CONNECTOR_KEY, SIGNAL_KEY, WAKE_KEY};
 use crate::sync::lock;
-use crate::sys;
+use crate::sys::{self, Interest};
 
 /// Readiness reports taken per `epoll_wait`; more simply wait for the next round.
 const EVENTS_PER_WAKE: usize = 1024;
@@ -91,24 +90,18 @@ fn run(shared: Arc<Shared>, restart: bool) {
         rearm_all(&shared);
     }
     let mut events = Vec::with_capacity(EVENTS_PER_WAKE);
-    // Process keys to read, each with what is known of its owner's reap.
-    let mut ready: Vec<(u64, OwnerReap)> = Vec::new();
+    let mut ready: Vec<u64> = Vec::new();
     let mut to_wake: Vec<Arc<Inbox>> = Vec::new();
     let mut orphans = OrphanReaper::new(LiveKernel);
     let mut orphan_deadline: Option<Instant> = None;
     let mut poller = (shared.caps.engine == Engine::Poll).then(Poller::default);
-    let mut reap_waits = ReapWaits::default();
     let mut retry_ms = FIRST_RETRY_MS;
     loop {
         let has_pending = !lock(&shared.registry).pending.is_empty();
-        let deadline = [
-            orphan_deadline,
-            poller.as_ref().and_then(Poller::deadline),
-            reap_waits.deadline(),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
+        let deadline = [orphan_deadline, poller.as_ref().and_then(Poller::deadline)]
+            .into_iter()
+            .flatten()
+            .min();
         let timeout = wait_timeout(has_pending.then_some(retry_ms), deadline);
         let n = sys::epoll_wait(shared.epoll.as_fd(), &mut events, timeout)
             .expect("epoll_wait on the monitor's own epoll descriptor");
@@ -134,7 +127,7 @@ fn run(shared: Arc<Shared>, restart: bool) {
                     rescan = true;
                 }
                 CONNECTOR_KEY => connector_ready = true,
-                key => ready.push((key, reported_reap(key, event))),
+                key => ready.push(key),
             }
         }
         #[cfg(feature = "fault-injection")]
@@ -145,24 +138,16 @@ fn run(shared: Arc<Shared>, restart: bool) {
                 .counters
                 .status_retries
                 .fetch_add(1, Ordering::Relaxed);
-            ready.extend(
-                lock(&shared.registry)
-                    .pending
-                    .drain()
-                    .map(|key| (key, OwnerReap::Unknown)),
-            );
+            ready.extend(lock(&shared.registry).pending.drain());
         }
-        // Owners that did not reap in time: their zombies' /proc/<pid>/stat is read now.
-        let overdue = reap_waits.overdue(Instant::now());
-        ready.extend(overdue.map(|key| (key, OwnerReap::NotInTime)));
         // An exit's connector event is queued before its pidfd becomes readable: read them
         // all before the statuses.
         if shared.connector.is_open() && (connector_ready || !ready.is_empty()) {
             shared.connector.drain(&shared.counters);
         }
         let mut new_pending = false;
-        for &(key, owner_reap) in &ready {
-            new_pending |= handle_ready(&shared, key, owner_reap, &mut reap_waits, &mut to_wake);
+        for &key in &ready {
+            new_pending |= handle_ready(&shared, key, &mut to_wake);
         }
         // An exit handled above may have asked for a scan (an orphan to reap after grace).
         rescan |= shared.rescan_requested.swap(false, Ordering::AcqRel);
@@ -176,10 +161,6 @@ fn run(shared: Arc<Shared>, restart: bool) {
         for inbox in to_wake.drain(..) {
             inbox.wake();
         }
-        if reap_waits.take_started() {
-            // Let the owners' reaps gather (see REAP_BATCH_PAUSE); no lock is held.
-            thread::sleep(REAP_BATCH_PAUSE);
-        }
         retry_ms = if new_pending && !retry_due {
             FIRST_RETRY_MS
         } else if retry_due {
@@ -190,18 +171,8 @@ fn run(shared: Arc<Shared>, restart: bool) {
     }
 }
 
-/// What a pidfd's report says of the process's reap. Only a pidfd armed to report the reap
-/// (`pidfd_interest`: not our child) lets the monitor wait for it.
-fn reported_reap(key: u64, event: &libc::epoll_event) -> OwnerReap {
-    if registered_as_child(key) || sys::reports_reaped(event) {
-        OwnerReap::Unknown
-    } else {
-        OwnerReap::NotWhenReported
-    }
-}
-
-/// `epoll_wait`'s timeout: forever unless a status retry, an orphan's grace period, the end of
-/// a wait for an owner's reap or a round of the poll engine is due.
+/// `epoll_wait`'s timeout: forever unless a status retry, an orphan's grace period or a round
+/// of the poll engine is due.
 fn wait_timeout(retry_ms: Option<i32>, deadline: Option<Instant>) -> i32 {
     let deadline_ms = deadline.map(|d| {
         let left = d.saturating_duration_since(Instant::now());
@@ -215,17 +186,9 @@ fn wait_timeout(retry_ms: Option<i32>, deadline: Option<Instant>) -> i32 {
     }
 }
 
-/// Reads the status of a process whose pidfd became readable and delivers its exit, or
-/// leaves it to its owner to reap for a while (`reap_waits`).
+/// Reads the status of a process whose pidfd became readable and delivers its exit.
 /// Returns true when the status was not there yet and the process was parked as pending.
-fn handle_ready(
-    shared: &Shared,
-    key: u64,
-    owner_reap: OwnerReap,
-    reap_waits: &mut ReapWaits,
-    to_wake: &mut Vec<Arc<Inbox>>,
-) -> bool {
-    let first_seen = reap_waits.finish(key);
+fn handle_ready(shared: &Shared, key: u64, to_wake: &mut Vec<Arc<Inbox>>) -> bool {
     let mut registry = lock(&shared.registry);
     let Some((pid, id, reap, claimed, owner_reports_exit, pidfd)) =
         registry.processes.get(&key).and_then(|p| {
@@ -254,7 +217,6 @@ fn handle_ready(
         reap,
         may_be_child: registered_as_child(key) || shared.adopts_orphans.load(Ordering::Acquire),
         connector_status,
-        owner_reap,
     };
     let collected = if reap {
         // Reaping frees the pid: it happens under the lock so that `claim` never opens a
@@ -275,11 +237,6 @@ fn handle_ready(
             registry.pending.insert(key);
             true
         }
-        Collected::AwaitingReap => {
-            // Its pidfd reports the reap, even one that came meanwhile (`pidfd_interest`).
-            reap_waits.start(key, first_seen.unwrap_or_else(Seen::now), Instant::now());
-            false
-        }
         // Its owner reaped it first and no kernel source kept the status: the owner's report
         // (`Monitor::owner_reported_exit`) brings the exact one.
         Collected::Exit {
@@ -296,9 +253,6 @@ fn handle_ready(
             usage,
         } => {
             let mut exit = ExitInfo::observed_now(pid, id, status, source);
-            if let Some(seen) = first_seen {
-                seen.stamp(&mut exit);
-            }
             exit.reaped = reaped;
             exit.usage = usage;
             if source == StatusSource::WaitidNoWait && !claimed && shared.orphans.active() {
@@ -360,7 +314,7 @@ fn rearm_all(shared: &Shared) {
             shared.epoll.as_fd(),
             pidfd.as_raw_fd(),
             *key,
-            pidfd_interest(registered_as_child(*key), shared.caps),
+            Interest::ReadableOnce,
         );
     }
     shared.rescan_requested.store(true, Ordering::Release);

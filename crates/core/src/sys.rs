@@ -247,9 +247,6 @@ pub enum Interest {
     /// One readiness report, then disarmed until re-armed (pidfds: a readable pidfd stays
     /// readable, so the monitor must not be woken again while it handles it).
     ReadableOnce,
-    /// Edge-triggered, for pidfds: one report when the process exits (`EPOLLIN`), one more
-    /// when it is reaped (`EPOLLIN | EPOLLHUP`), none in between though it stays readable.
-    ExitAndReap,
 }
 
 impl Interest {
@@ -257,14 +254,8 @@ impl Interest {
         match self {
             Interest::Readable => libc::EPOLLIN as u32,
             Interest::ReadableOnce => (libc::EPOLLIN | libc::EPOLLONESHOT) as u32,
-            Interest::ExitAndReap => (libc::EPOLLIN | libc::EPOLLHUP | libc::EPOLLET) as u32,
         }
     }
-}
-
-/// True when an `epoll_wait` report on a pidfd says its process was reaped.
-pub fn reports_reaped(event: &libc::epoll_event) -> bool {
-    event.events & libc::EPOLLHUP as u32 != 0
 }
 
 pub fn epoll_add(epfd: BorrowedFd<'_>, fd: RawFd, key: u64, interest: Interest) -> io::Result<()> {
