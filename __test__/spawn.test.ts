@@ -413,6 +413,23 @@ describe('descriptors and the event loop', () => {
     expect(refd.ms).toBeGreaterThanOrEqual(3_000)
   })
 
+  it('exit handlers that start the next process leave the event loop its turns (timers keep firing)', async (context) => {
+    requires(context, NATIVE_CPU) // a count of timer firings over wall-clock time
+    let firings = 0
+    const timer = setInterval(() => firings++, 1)
+    const started = performance.now()
+    let left = 300
+    const worker = async (): Promise<void> => {
+      while (left-- > 0) await monitor.spawn('/bin/true', [], { stdio: 'ignore' }).exited
+    }
+    await Promise.all(Array.from({ length: 8 }, worker))
+    clearInterval(timer)
+    const elapsed = performance.now() - started
+    // Draining every batch inside Node's threadsafe-function loop fired it 4-6 times in
+    // 200-300 ms; one batch per turn, about once per 10 ms on a loaded machine.
+    expect(firings).toBeGreaterThan(elapsed / 25)
+  })
+
   it('dispose stops watching and closes the pipes; the child is still reaped by exitwatch', async () => {
     const descriptors = await descriptorsSettled()
     const child = monitor.spawn('sleep', ['0.2'])

@@ -13,12 +13,13 @@ export class Channel {
   readonly #watchListeners = new Map<number, Listener>()
   readonly #subscriptionListeners = new Map<number, Listener>()
   #holds = 0
+  #deliveryScheduled = false
   /** Listener calls that threw; they never disturb other listeners. */
   listenerErrors = 0
 
   constructor() {
     const { NativeChannel } = binding()
-    this.native = new NativeChannel(() => this.#deliver())
+    this.native = new NativeChannel(() => this.#scheduleDelivery())
   }
 
   onWatchExit(token: number, listener: Listener): void {
@@ -46,8 +47,20 @@ export class Channel {
     if (--this.#holds === 0) this.native.setReferenced(false)
   }
 
-  #deliver(): void {
-    for (const exit of this.native.drain()) this.#dispatch(exit)
+  /**
+   * The native side calls this once per batch of exits. Node runs up to 1,000 such calls in
+   * one turn of the event loop; draining in each would let exit handlers that start new
+   * processes (whose exits then arrive meanwhile) keep the loop from its timers and I/O for
+   * as long as the work lasts. So a batch is drained in the check phase of the same turn
+   * (`setImmediate`: no added wait), and exits arriving while it runs wait for the next turn.
+   */
+  #scheduleDelivery(): void {
+    if (this.#deliveryScheduled) return
+    this.#deliveryScheduled = true
+    setImmediate(() => {
+      this.#deliveryScheduled = false
+      for (const exit of this.native.drain()) this.#dispatch(exit)
+    })
   }
 
   #dispatch(exit: NativeExit): void {
