@@ -95,20 +95,7 @@ impl Monitor {
         inbox: &Arc<Inbox>,
     ) -> Result<u64> {
         self.ready_to_watch(pid)?;
-        let mut to_wake = Vec::new();
-        let token = {
-            let mut registry = lock(&self.shared.registry);
-            self.register_locked(
-                &mut registry,
-                pid,
-                options,
-                Some(inbox),
-                Origin::Watched,
-                &mut to_wake,
-            )
-        };
-        wake_all(to_wake);
-        token
+        self.register_into(pid, options, inbox, Origin::Watched)
     }
 
     /// Registers a child this process just spawned for exitwatch (see `spawn.rs`), watched
@@ -123,15 +110,31 @@ impl Monitor {
             reap: true,
             owner_reports_exit: false,
         };
-        let mut registry = lock(&self.shared.registry);
-        self.register_locked(
-            &mut registry,
-            pid,
-            options,
-            Some(inbox),
-            Origin::Spawned(pidfd),
-            &mut Vec::new(),
-        )
+        self.register_into(pid, options, inbox, Origin::Spawned(pidfd))
+    }
+
+    /// Registers under the lock, then wakes the inboxes that got an exit at once.
+    fn register_into(
+        &self,
+        pid: i32,
+        options: WatchOptions,
+        inbox: &Arc<Inbox>,
+        origin: Origin,
+    ) -> Result<u64> {
+        let mut to_wake = Vec::new();
+        let token = {
+            let mut registry = lock(&self.shared.registry);
+            self.register_locked(
+                &mut registry,
+                pid,
+                options,
+                Some(inbox),
+                origin,
+                &mut to_wake,
+            )
+        };
+        wake_all(to_wake);
+        token
     }
 
     /// Without `pidfd_open` the poll engine is in use (see `Capabilities::engine`).
