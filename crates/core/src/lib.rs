@@ -22,6 +22,7 @@ mod exit;
 #[cfg(feature = "fault-injection")]
 mod fault;
 mod inbox;
+mod low_descriptors;
 mod monitor;
 mod monitor_thread;
 mod orphans;

@@ -32,6 +32,7 @@ use std::sync::Arc;
 use crate::capabilities::Engine;
 use crate::error::{Error, ErrorCode, Result};
 use crate::inbox::Inbox;
+use crate::low_descriptors::Staged;
 use crate::monitor::Monitor;
 use crate::monitor_thread;
 use crate::provenance::SpawnInProgress;
@@ -149,6 +150,9 @@ impl Monitor {
 enum Step {
     Stdio = 1,
     Clone,
+    /// Taking a private copy of the low part of the shared descriptor table: retried
+    /// without sharing, never reported.
+    UnshareDescriptors,
     Setsid,
     Descriptors,
     Chdir,
@@ -163,11 +167,12 @@ impl Step {
         match value {
             1 => Step::Stdio,
             2 => Step::Clone,
-            3 => Step::Setsid,
-            4 => Step::Descriptors,
-            5 => Step::Chdir,
-            6 => Step::Setgid,
-            7 => Step::Setuid,
+            3 => Step::UnshareDescriptors,
+            4 => Step::Setsid,
+            5 => Step::Descriptors,
+            6 => Step::Chdir,
+            7 => Step::Setgid,
+            8 => Step::Setuid,
             _ => Step::Exec,
         }
     }
@@ -179,6 +184,7 @@ fn spawn_error(spec: &SpawnSpec, step: Step, err: io::Error) -> Error {
     let what = match step {
         Step::Stdio => "could not create its stdio descriptors".to_owned(),
         Step::Clone => "could not create the process".to_owned(),
+        Step::UnshareDescriptors => "could not take its own descriptor table".to_owned(),
         Step::Setsid => "could not start a new session".to_owned(),
         Step::Descriptors => "could not set up its descriptors".to_owned(),
         Step::Chdir => format!(
@@ -459,6 +465,10 @@ struct ChildArgs {
     /// it has to move out of the way.
     sources: *mut RawFd,
     source_count: usize,
+    /// The child shares the parent's descriptor table (`CLONE_FILES`) and must first take a
+    /// private copy of its descriptors below `keep_below`, where all its sources lie.
+    files_shared: bool,
+    keep_below: RawFd,
     /// Used where `close_range` is missing and /proc cannot be read.
     max_fd: RawFd,
     detached: bool,
@@ -486,6 +496,11 @@ enum MemoryShared {
     No,
 }
 
+/// Whether children may share the descriptor table until they copy its low part (see
+/// `low_descriptors`). Cleared for good once `clone` refuses `CLONE_FILES` (qemu-user) or a
+/// child cannot unshare (`close_range` missing before Linux 5.9, or forbidden).
+static SHARE_FILES: AtomicBool = AtomicBool::new(true);
+
 struct Child {
     pid: i32,
     pidfd: Option<OwnedFd>,
@@ -501,15 +516,49 @@ fn clone_child(
     stack: &ChildStack,
     want_pidfd: bool,
 ) -> io::Result<Child> {
+    let mut sources = stdio.sources.clone();
+    let staged = Staged::stage(&mut sources)?;
+    loop {
+        let share_files = SHARE_FILES.load(Ordering::Relaxed);
+        let child = clone_once(
+            program,
+            &sources,
+            staged.keep_below,
+            spec,
+            stack,
+            want_pidfd,
+            share_files,
+        )?;
+        if share_files && matches!(child.failure, Some((Step::UnshareDescriptors, _))) {
+            SHARE_FILES.store(false, Ordering::Relaxed);
+            reap_failed(child.pid);
+            continue; // nothing happened in the child yet: try again with a copied table
+        }
+        return Ok(child);
+    }
+}
+
+/// One `clone`, with the optional flags (`CLONE_FILES` when `share_files`, `CLONE_PIDFD`
+/// when `want_pidfd`) dropped one by one while the system refuses them with EINVAL.
+fn clone_once(
+    program: &Program,
+    sources: &[RawFd],
+    keep_below: RawFd,
+    spec: &SpawnSpec,
+    stack: &ChildStack,
+    want_pidfd: bool,
+    share_files: bool,
+) -> io::Result<Child> {
     let candidates = pointers(&program.candidates);
     let argv = pointers(&program.argv);
     let envp = pointers(&program.env);
-    let mut sources = stdio.sources.clone();
+    let mut sources = sources.to_vec();
     let report_pipe = match MEMORY_SHARED.load(Ordering::Relaxed) {
         shared if shared == MemoryShared::Yes as u8 => None,
         _ => Some(pipe()?),
     };
-    let args = ChildArgs {
+    let report_fd = report_pipe.as_ref().map_or(-1, |(_, w)| w.as_raw_fd());
+    let mut args = ChildArgs {
         candidates: candidates.as_ptr(),
         argv: argv.as_ptr(),
         envp: envp.as_ptr(),
@@ -519,6 +568,8 @@ fn clone_child(
             .map_or(std::ptr::null(), |c| c.as_ptr()),
         sources: sources.as_mut_ptr(),
         source_count: sources.len(),
+        files_shared: false,
+        keep_below: keep_below.max(report_fd + 1),
         max_fd: max_fd(),
         detached: spec.detached,
         uid: spec.uid.map_or(-1, i64::from),
@@ -526,11 +577,11 @@ fn clone_child(
         child_ran: AtomicBool::new(false),
         failed_step: AtomicU8::new(0),
         errno: AtomicI32::new(0),
-        report_fd: report_pipe.as_ref().map_or(-1, |(_, w)| w.as_raw_fd()),
+        report_fd,
     };
-    let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
     let mut pidfd: libc::c_int = -1;
     let mut clone_with = |flags: libc::c_int| {
+        args.files_shared = flags & libc::CLONE_FILES != 0;
         // Every signal blocked across `clone`: a handler of the parent must never run in the
         // child, which shares its memory. The child unblocks them once its handlers are reset.
         let previous_mask = block_all_signals();
@@ -557,15 +608,33 @@ fn clone_child(
             Ok(pid)
         }
     };
-    let pid = if want_pidfd {
-        // A sandbox that refuses the flag (EINVAL) still spawns, and `pidfd_open` pins.
-        clone_with(flags | libc::CLONE_PIDFD).or_else(|e| match e.raw_os_error() {
-            Some(libc::EINVAL) => clone_with(flags),
-            _ => Err(e),
-        })?
+    let base = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
+    let files_choices: &[libc::c_int] = if share_files {
+        &[libc::CLONE_FILES, 0]
     } else {
-        clone_with(flags)?
+        &[0]
     };
+    // A sandbox that refuses CLONE_PIDFD (EINVAL) still spawns, and `pidfd_open` pins.
+    let pidfd_choices: &[libc::c_int] = if want_pidfd {
+        &[libc::CLONE_PIDFD, 0]
+    } else {
+        &[0]
+    };
+    let mut result = Err(io::Error::from_raw_os_error(libc::EINVAL));
+    'choices: for pidfd_flag in pidfd_choices {
+        for files_flag in files_choices {
+            result = clone_with(base | pidfd_flag | files_flag);
+            match &result {
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => continue,
+                Ok(_) if share_files && *files_flag == 0 => {
+                    SHARE_FILES.store(false, Ordering::Relaxed)
+                }
+                _ => {}
+            }
+            break 'choices;
+        }
+    }
+    let pid = result?;
     // SAFETY: CLONE_PIDFD stored a fresh, close-on-exec descriptor we own (a kernel that
     // ignores the flag leaves -1).
     let pidfd = (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) });
@@ -712,6 +781,17 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
 /// Sets the child up and executes the program; returns only on failure.
 /// `report_fd` is moved out of the way of the child's descriptors if needed.
 unsafe fn prepare_and_exec(args: &ChildArgs, report_fd: &mut RawFd) -> (Step, i32) {
+    if args.files_shared {
+        // First of all: until this returns, every descriptor change would be the parent's.
+        if let Err(e) = sys_result(libc::syscall(
+            libc::SYS_close_range,
+            args.keep_below as libc::c_uint,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_UNSHARE,
+        )) {
+            return (Step::UnshareDescriptors, e);
+        }
+    }
     reset_signal_dispositions();
     if args.detached {
         if let Err(e) = sys_result(libc::syscall(libc::SYS_setsid)) {
@@ -936,6 +1016,7 @@ mod tests {
         let steps = [
             Step::Stdio,
             Step::Clone,
+            Step::UnshareDescriptors,
             Step::Setsid,
             Step::Descriptors,
             Step::Chdir,
