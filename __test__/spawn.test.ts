@@ -12,6 +12,7 @@ import { Worker } from 'node:worker_threads'
 import { describe, expect, it } from 'vitest'
 import { ExitMonitor, ExitwatchError, supervise, type SupervisorEvent } from '../dist/esm/index.js'
 import { checkSpawn } from '../dist/cjs/spawn.js'
+import { seccompTool, underSeccomp } from './seccomp/index.js'
 import { childrenOf, fixture, NAMESPACES, NATIVE_CPU, procState, requires, SUBREAPER, type Requirement, run, runFixture, runFixtureAsPid1, scaled, waitFor } from './helpers.js'
 
 const monitor = ExitMonitor.shared()
@@ -383,6 +384,25 @@ describe('killing', () => {
 })
 
 describe('descriptors and the event loop', () => {
+  // The child shares this process's descriptor table and copies only its low part (Linux 5.9's
+  // close_range(CLOSE_RANGE_UNSHARE)); without that it gets a whole copy, and without
+  // close_range at all its descriptors are marked close-on-exec from a listing of
+  // /proc/self/fd, or one by one.
+  const seccomp = seccompTool()
+  const descriptorCases = [
+    { name: 'beside 3,000 open descriptors: the child gets exactly its own, and no copy stays here [kernel]', mode: undefined },
+    { name: 'the same without close_range (Linux < 5.9): a copied table [needs a C compiler: cc]', mode: 'no-close-range' },
+    { name: 'the same without close_range or getdents64: descriptors marked one by one [needs a C compiler: cc]', mode: 'no-fd-listing' },
+  ] as const
+  for (const { name, mode } of descriptorCases) {
+    it.skipIf(mode !== undefined && 'missing' in seccomp)(name, async () => {
+      const script = fixture('spawn/descriptors.mjs')
+      const r = await (mode === undefined ? run(process.execPath, [script]) : run(...underSeccomp(mode, process.execPath, [script])))
+      expect(r.stderr).toBe('')
+      expect(JSON.parse(r.stdout)).toEqual({ childDescriptors: ['0', '1', '2'], listingCode: 0, echoed: 'hello', catCode: 0, gained: [] })
+    })
+  }
+
   it('1,000 spawns with pipes leave no descriptor and no watch behind', async () => {
     const descriptors = await descriptorsSettled()
     const watched = monitor.stats().watched

@@ -1,5 +1,5 @@
-// Runs commands under a seccomp filter that makes pidfd interfaces fail as on older kernels or
-// in restrictive sandboxes (see run-seccomp.c for the modes). The tool is compiled with the
+// Runs commands under a seccomp filter that makes pidfd or descriptor interfaces fail as on older
+// kernels or in restrictive sandboxes (see run-seccomp.c for the modes). The tool is compiled with the
 // machine's C compiler on first use, into a cache directory named after its source.
 import { spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { run, type RunResult } from '../helpers.js'
 
-export type SeccompMode = 'pidfd-enosys' | 'pidfd-eperm' | 'no-pidfd-info'
+export type SeccompMode = 'pidfd-enosys' | 'pidfd-eperm' | 'no-pidfd-info' | 'no-close-range' | 'no-fd-listing'
 
 const source = fileURLToPath(new URL('./run-seccomp.c', import.meta.url))
 

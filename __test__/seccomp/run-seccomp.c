@@ -9,6 +9,9 @@
 //   pidfd-eperm    pidfd_open, pidfd_send_signal and pidfd_getfd fail with EPERM, as under a
 //                  seccomp profile that forbids them (Docker's default before 20.10).
 //   no-pidfd-info  the PIDFD_GET_INFO ioctl fails with ENOTTY, as on Linux < 6.15.
+//   no-close-range close_range fails with ENOSYS, as on Linux < 5.9.
+//   no-fd-listing  close_range and getdents64 fail with ENOSYS: no descriptor can be closed
+//                  by range nor listed from /proc/self/fd.
 // Everything else is allowed. Exits with 125 on a usage or setup error.
 #include <errno.h>
 #include <linux/audit.h>
@@ -38,6 +41,9 @@
 #endif
 #ifndef __NR_clone3
 #define __NR_clone3 435
+#endif
+#ifndef __NR_close_range
+#define __NR_close_range 436
 #endif
 #ifndef __NR_pidfd_getfd
 #define __NR_pidfd_getfd 438
@@ -74,6 +80,11 @@ static int rules_for(const char *mode, struct rule *rules) {
     rules[n++] = (struct rule){__NR_ioctl, 1, PIDFD_GET_INFO_REQUEST, ENOTTY};
     return n;
   }
+  if (strcmp(mode, "no-close-range") == 0 || strcmp(mode, "no-fd-listing") == 0) {
+    rules[n++] = (struct rule){__NR_close_range, -1, 0, ENOSYS};
+    if (strcmp(mode, "no-fd-listing") == 0) rules[n++] = (struct rule){__NR_getdents64, -1, 0, ENOSYS};
+    return n;
+  }
   return -1;
 }
 
@@ -84,7 +95,7 @@ int main(int argc, char **argv) {
   struct rule rules[MAX_RULES];
   int n = argc >= 3 ? rules_for(argv[1], rules) : -1;
   if (n < 0) {
-    fprintf(stderr, "usage: %s pidfd-enosys|pidfd-eperm|no-pidfd-info COMMAND [ARGS...]\n", argv[0]);
+    fprintf(stderr, "usage: %s pidfd-enosys|pidfd-eperm|no-pidfd-info|no-close-range|no-fd-listing COMMAND [ARGS...]\n", argv[0]);
     return 125;
   }
   struct sock_filter program[4 + 5 * MAX_RULES];

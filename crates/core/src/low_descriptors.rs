@@ -140,7 +140,10 @@ mod tests {
         let pipe = || {
             let mut ends = [0; 2];
             // SAFETY: valid out-array.
-            assert_eq!(unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+            assert_eq!(
+                unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) },
+                0
+            );
             // SAFETY: fresh descriptors.
             ends.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
         };
@@ -160,7 +163,10 @@ mod tests {
         assert!(same_file(sources[1], read_end.as_raw_fd()));
         let slot = sources[1];
         drop(staged);
-        assert!(!same_file(slot, read_end.as_raw_fd()), "the slot let go of the pipe");
+        assert!(
+            !same_file(slot, read_end.as_raw_fd()),
+            "the slot let go of the pipe"
+        );
         drop((read_end, high));
         let mut buffer = [0u8; 1];
         // SAFETY: writes one byte from a valid buffer.
@@ -172,7 +178,9 @@ mod tests {
     fn more_high_sources_than_slots_stage_nothing() {
         // SAFETY: an open descriptor; the duplicates are owned below.
         let high: Vec<OwnedFd> = (0..=SLOTS as RawFd)
-            .map(|i| unsafe { OwnedFd::from_raw_fd(libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 6000 + i)) })
+            .map(|i| unsafe {
+                OwnedFd::from_raw_fd(libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 6000 + i))
+            })
             .collect();
         let mut sources: Vec<RawFd> = high.iter().map(AsRawFd::as_raw_fd).collect();
         let before = sources.clone();

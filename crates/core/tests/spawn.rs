@@ -495,6 +495,69 @@ fn the_child_inherits_no_other_descriptor() {
     assert_eq!(fds, ["0", "1", "2"]);
 }
 
+/// Beside thousands of open descriptors the child shares our table and copies only its low
+/// part: it must still get exactly its own descriptors, from sources lying high, and no copy
+/// of a source may stay behind in this process.
+#[test]
+fn a_parent_with_many_descriptors_gives_the_child_exactly_its_own() {
+    let _serial = serial();
+    // SAFETY: valid out-array; the descriptors are owned below.
+    let (read_end, write_end) = unsafe {
+        let mut ends = [0; 2];
+        assert_eq!(libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC), 0);
+        (OwnedFd::from_raw_fd(ends[0]), OwnedFd::from_raw_fd(ends[1]))
+    };
+    // SAFETY: duplicates of an open descriptor, owned by the vectors.
+    let crowd: Vec<OwnedFd> = (0..3000)
+        .map(|_| unsafe { OwnedFd::from_raw_fd(libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 3)) })
+        .collect();
+    // SAFETY: as above; above every descriptor of the crowd.
+    let high_read = unsafe {
+        OwnedFd::from_raw_fd(libc::fcntl(
+            read_end.as_raw_fd(),
+            libc::F_DUPFD_CLOEXEC,
+            4000,
+        ))
+    };
+    drop(read_end);
+    run(&SpawnSpec::new("/bin/true")); // the first spawn reserves its descriptors for good
+    let before = descriptor_count();
+    let spec = sh_spec(
+        "read line; echo \"got $line\"; exec sleep 30",
+        vec![Stdio::Fd(high_read.as_raw_fd()), Stdio::Pipe, Stdio::Ignore],
+    );
+    let (spawned, channel) = spawn(&spec);
+    std::fs::File::from(write_end.try_clone().unwrap())
+        .write_all(b"hello\n")
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(file(spawned.fds.into_iter().nth(1).unwrap()));
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    assert_eq!(line, "got hello\n");
+    let listing = || {
+        let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", spawned.pid))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        fds.sort();
+        fds
+    };
+    let child_fds = listing();
+    channel.kill(spawned.token, libc::SIGKILL).unwrap();
+    wait_for_watch(&channel, spawned.token);
+    drop(stdout);
+    assert_eq!(child_fds, ["0", "1", "2"]);
+    assert_eq!(descriptor_count(), before, "no descriptor left behind");
+    drop((high_read, crowd));
+    // SAFETY: writes one byte from a valid buffer.
+    let wrote = unsafe { libc::write(write_end.as_raw_fd(), b"x".as_ptr().cast(), 1) };
+    assert_eq!(
+        (wrote, std::io::Error::last_os_error().raw_os_error()),
+        (-1, Some(libc::EPIPE)),
+        "no copy of the read end stayed open in this process"
+    );
+}
+
 #[test]
 fn the_child_starts_with_default_signals_and_an_empty_mask() {
     let _serial = serial();
