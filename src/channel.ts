@@ -4,6 +4,16 @@ import { toExitInfo, type ExitInfo } from './exit-info.js'
 type Listener = (exit: ExitInfo) => void
 
 /**
+ * Exits are delivered in the check phase of the event loop, one per `setImmediate` callback,
+ * so that Node runs the microtasks each one starts (an `await handle.exited` resuming, and
+ * starting the next process) before the next, and the time they take counts. Once a turn has
+ * spent this long delivering, the rest wait for the next turn: timers and I/O run in between.
+ */
+const TURN_BUDGET_MS = 0.5
+/** At most this many deliveries are queued for one turn, however many exits wait. */
+const DELIVERIES_PER_TURN = 64
+
+/**
  * This environment's (main thread's or worker's) connection to the native monitor. Routes
  * each batch of exits to the listener registered for its watch token, and keeps the event
  * loop alive exactly while something holds it (a pending `exited` promise, an open iterator).
@@ -13,13 +23,20 @@ export class Channel {
   readonly #watchListeners = new Map<number, Listener>()
   readonly #subscriptionListeners = new Map<number, Listener>()
   #holds = 0
-  #deliveryScheduled = false
+  /** Exits drained from the native side, delivered from `#next` on (FIFO). */
+  #pending: NativeExit[] = []
+  #next = 0
+  /** Delivery callbacks queued for the coming check phase, all of `#generation`. */
+  #queued = 0
+  #generation = 0
+  /** When this turn's first delivery ran; undefined between turns. */
+  #turnStartedAt: number | undefined
   /** Listener calls that threw; they never disturb other listeners. */
   listenerErrors = 0
 
   constructor() {
     const { NativeChannel } = binding()
-    this.native = new NativeChannel(() => this.#scheduleDelivery())
+    this.native = new NativeChannel(() => this.#receive())
   }
 
   onWatchExit(token: number, listener: Listener): void {
@@ -48,19 +65,56 @@ export class Channel {
   }
 
   /**
-   * The native side calls this once per batch of exits. Node runs up to 1,000 such calls in
-   * one turn of the event loop; draining in each would let exit handlers that start new
-   * processes (whose exits then arrive meanwhile) keep the loop from its timers and I/O for
-   * as long as the work lasts. So a batch is drained in the check phase of the same turn
-   * (`setImmediate`: no added wait), and exits arriving while it runs wait for the next turn.
+   * The native side calls this once per batch of exits, in the poll phase. Node runs up to
+   * 1,000 such calls in one turn; delivering in each would let exit handlers that start new
+   * processes (whose exits then arrive meanwhile) keep the loop from its timers and I/O for as
+   * long as the work lasts. So exits are only queued here and delivered in the check phase
+   * of the same turn (`setImmediate`: no added wait), within the turn's budget.
    */
-  #scheduleDelivery(): void {
-    if (this.#deliveryScheduled) return
-    this.#deliveryScheduled = true
-    setImmediate(() => {
-      this.#deliveryScheduled = false
-      for (const exit of this.native.drain()) this.#dispatch(exit)
-    })
+  #receive(): void {
+    for (const exit of this.native.drain()) this.#pending.push(exit)
+    this.#queueDeliveries()
+  }
+
+  /** Queues a delivery callback per waiting exit, up to the turn's limit. */
+  #queueDeliveries(): void {
+    const wanted = Math.min(this.#pending.length - this.#next, DELIVERIES_PER_TURN) - this.#queued
+    for (let i = 0; i < wanted; i++) setImmediate(this.#deliverOne, this.#generation)
+    this.#queued += Math.max(0, wanted)
+  }
+
+  readonly #deliverOne = (generation: number): void => {
+    if (generation !== this.#generation) return // of a turn that ran out of time
+    this.#queued--
+    if (this.#next === this.#pending.length) {
+      this.#turnStartedAt = undefined
+      return
+    }
+    const now = performance.now()
+    this.#turnStartedAt ??= now
+    if (now - this.#turnStartedAt > TURN_BUDGET_MS) {
+      // The callbacks still queued for this turn become no-ops; the rest goes to the next.
+      this.#generation++
+      this.#queued = 0
+      this.#nextTurn()
+      return
+    }
+    const exit = this.#pending[this.#next++]
+    if (exit === undefined) return // (never: `#next` is below the length)
+    if (this.#next === this.#pending.length) {
+      this.#pending = []
+      this.#next = 0
+      this.#turnStartedAt = undefined
+    } else if (this.#queued === 0) {
+      this.#nextTurn() // more than one turn's worth was waiting
+    }
+    this.#dispatch(exit)
+  }
+
+  /** Callbacks queued now run in the next turn's check phase. */
+  #nextTurn(): void {
+    this.#turnStartedAt = undefined
+    this.#queueDeliveries()
   }
 
   #dispatch(exit: NativeExit): void {
