@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { accessSync, constants, readdirSync, readFileSync } from 'node:fs'
+import { accessSync, constants, readdirSync, readFileSync, statSync } from 'node:fs'
 import { once } from 'node:events'
 import { delimiter, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -157,6 +157,22 @@ export const PIDFD_INFO_EXIT: Requirement = {
  * threads take pids, so timing bounds and predicted pids do not hold. (A host binary such as
  * uname runs natively, so it names the real CPU.)
  */
+const checkout = fileURLToPath(new URL('..', import.meta.url))
+
+/** Every directory from / down to `dir` lets other users in. */
+const searchableByOthers = (dir: string): boolean =>
+  dir.split('/').filter(Boolean).reduce((path, name) => [...path, `${path.at(-1)}/${name}`], ['']).every((path) => (statSync(path || '/').mode & 0o005) === 0o005)
+
+/** Running this checkout's code as another user (uid 65534). */
+export const RUN_AS_NOBODY: Requirement = {
+  missing:
+    process.getuid?.() !== 0
+      ? 'changing uid/gid needs root'
+      : searchableByOthers(checkout)
+        ? undefined
+        : `${checkout} is not readable by other users (chmod o+rx its directories)`,
+}
+
 export const NATIVE_CPU: Requirement = {
   get missing() {
     const machine = spawnSync('uname', ['-m'], { encoding: 'utf8' }).stdout.trim()

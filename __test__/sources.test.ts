@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
 import { ExitMonitor, supervise, type ExitInfo, type SupervisorEvent } from '../dist/esm/index.js'
-import { fixture, firstNumber, procState, run, runFixture, waitFor } from './helpers.js'
+import { fixture, firstNumber, procState, requires, run, runFixture, RUN_AS_NOBODY, sh, waitFor } from './helpers.js'
 
 const monitor = ExitMonitor.shared()
 const connector = monitor.capabilities().procConnector
@@ -106,6 +106,24 @@ function expectBurnUsage(exit: ExitInfo, memory: 'measured' | 'absent'): void {
     expect(usage.maxRssKiB).toBeNull()
   }
 }
+
+describe('a zombie whose status /proc hides', () => {
+  // /proc/<pid>/stat shows a zombie's exit code only to readers allowed to ptrace it, and 0 to
+  // others: a 0 from there is no status.
+  it('is not reported from the 0 that /proc shows other users, but once its parent reaps it [needs root, a checkout other users can read]', async (context) => {
+    requires(context, RUN_AS_NOBODY)
+    const parent = sh('sh -c "exit 7" & echo $!; exec sleep 3') // reaped when sleep ends
+    const pid = await firstNumber(parent)
+    const cli = fixture('../../bin/exitwatch.mjs')
+    const watcher = monitor.spawn(process.execPath, [cli, 'wait', '--json', String(pid)], { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'inherit'] })
+    let out = ''
+    for await (const chunk of watcher.stdout!) out += String(chunk)
+    expect((await watcher.exited).code).toBe(0)
+    const exit = JSON.parse(out)
+    if (monitor.capabilities().pidfdInfoExit) expect(exit).toMatchObject({ pid, code: 7, status: 'exited', source: 'pidfd-info' })
+    else expect(exit).toMatchObject({ pid, code: null, status: 'unknown', source: 'none' })
+  })
+})
 
 describe('usage per exit', () => {
   it('comes with CPU and peak memory from waitid, and CPU only from a zombie’s /proc/<pid>/stat', async () => {

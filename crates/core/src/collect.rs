@@ -31,6 +31,10 @@ pub(crate) struct Watched<'a> {
     /// It can be our child: it was one when registered, or this process adopts orphans
     /// (subreaper, PID 1). For any other process `waitid` can only fail, so it is not asked.
     pub may_be_child: bool,
+    /// It may have been reaped already. False when its pidfd became readable without
+    /// EPOLLHUP: it was a zombie when epoll looked, so `PIDFD_INFO_EXIT` (Linux 6.15, which
+    /// reports reaping as EPOLLHUP since 6.9) can have nothing yet and is not asked first.
+    pub maybe_reaped: bool,
     /// The wait status the proc connector saw for it, if it is listening and saw the exit.
     pub connector_status: Option<i32>,
 }
@@ -70,9 +74,12 @@ pub(crate) fn collect_exit(process: &Watched<'_>, caps: &Capabilities) -> Collec
             usage: None,
         };
     }
-    if let Some(exit) = reaped_status(pidfd, caps) {
-        return exit;
+    if process.maybe_reaped {
+        if let Some(exit) = reaped_status(pidfd, caps) {
+            return exit;
+        }
     }
+    // (Reaped since epoll looked after all: this asks PIDFD_INFO_EXIT once it finds out.)
     zombie_status(pidfd, process.pid, caps)
 }
 
@@ -102,7 +109,7 @@ fn zombie_status(pidfd: BorrowedFd<'_>, pid: i32, caps: &Capabilities) -> Collec
     // Open /proc/<pid>/stat first, then prove with the pidfd that our process still holds the
     // pid: a pid is never reused before its process is reaped, so the file is our process's.
     let file = sys::open_proc_stat(pid);
-    let alive = sys::pidfd_send_signal(pidfd, 0).is_ok();
+    let alive = caps.pidfd_send_signal && sys::pidfd_unreaped(pidfd);
     let file = match (file, alive) {
         (Ok(file), true) => file,
         // Reaped in between: the pidfd info may have appeared meanwhile.
@@ -115,11 +122,13 @@ fn zombie_status(pidfd: BorrowedFd<'_>, pid: i32, caps: &Capabilities) -> Collec
         return Collected::NotYet;
     }
     // The kernel shows exit_code only to readers allowed to ptrace-read the process; it prints
-    // 0 otherwise, which would be a guess.
-    let euid = sys::euid();
-    let may_read = euid == 0 || sys::proc_owner(file.as_fd()).ok() == Some(euid);
+    // 0 otherwise, which would be a guess. So a 0 is only believed from such a reader.
+    let may_read = || {
+        let euid = sys::euid();
+        euid == 0 || sys::proc_owner(file.as_fd()).ok() == Some(euid)
+    };
     match stat.exit_code {
-        Some(wait_status) if may_read => Collected::Exit {
+        Some(wait_status) if wait_status != 0 || may_read() => Collected::Exit {
             status: ExitStatus::from_wait_status(wait_status),
             source: StatusSource::ProcStat,
             reaped: false,
@@ -152,6 +161,7 @@ mod tests {
             pid,
             reap,
             may_be_child: true,
+            maybe_reaped: true,
             connector_status: None,
         }
     }
@@ -190,6 +200,28 @@ mod tests {
         assert_eq!(
             collected,
             exit(ExitStatus::Exited { code: 77 }, StatusSource::PidfdInfo)
+        );
+    }
+
+    /// Epoll saw a zombie (no EPOLLHUP), and its owner reaped it before the status was read:
+    /// the zombie is gone from /proc, and PIDFD_INFO_EXIT is asked after all.
+    #[test]
+    fn reaped_after_epoll_saw_a_zombie_still_comes_from_pidfd_info() {
+        let caps = Capabilities::get();
+        if !caps.pidfd_info_exit {
+            eprintln!("SKIPPED reaped_after_epoll_saw_a_zombie_still_comes_from_pidfd_info: kernel lacks PIDFD_INFO_EXIT (6.15+)");
+            return;
+        }
+        let (mut child, pidfd) = child_exiting_with(78);
+        let pid = child.id() as i32;
+        child.wait().unwrap();
+        let process = Watched {
+            maybe_reaped: false,
+            ..watched(&pidfd, pid, false)
+        };
+        assert_eq!(
+            collect_exit(&process, caps),
+            exit(ExitStatus::Exited { code: 78 }, StatusSource::PidfdInfo)
         );
     }
 

@@ -90,7 +90,7 @@ fn run(shared: Arc<Shared>, restart: bool) {
         rearm_all(&shared);
     }
     let mut events = Vec::with_capacity(EVENTS_PER_WAKE);
-    let mut ready: Vec<u64> = Vec::new();
+    let mut ready: Vec<Ready> = Vec::new();
     let mut to_wake: Vec<Arc<Inbox>> = Vec::new();
     let mut orphans = OrphanReaper::new(LiveKernel);
     let mut orphan_deadline: Option<Instant> = None;
@@ -127,7 +127,10 @@ fn run(shared: Arc<Shared>, restart: bool) {
                     rescan = true;
                 }
                 CONNECTOR_KEY => connector_ready = true,
-                key => ready.push(key),
+                key => ready.push(Ready {
+                    key,
+                    maybe_reaped: event.events & libc::EPOLLHUP as u32 != 0,
+                }),
             }
         }
         #[cfg(feature = "fault-injection")]
@@ -138,7 +141,11 @@ fn run(shared: Arc<Shared>, restart: bool) {
                 .counters
                 .status_retries
                 .fetch_add(1, Ordering::Relaxed);
-            ready.extend(lock(&shared.registry).pending.drain());
+            let pending = lock(&shared.registry).pending.drain().collect::<Vec<_>>();
+            ready.extend(pending.into_iter().map(|key| Ready {
+                key,
+                maybe_reaped: true,
+            }));
         }
         // An exit's connector event is queued before its pidfd becomes readable: read them
         // all before the statuses.
@@ -146,8 +153,8 @@ fn run(shared: Arc<Shared>, restart: bool) {
             shared.connector.drain(&shared.counters);
         }
         let mut new_pending = false;
-        for &key in &ready {
-            new_pending |= handle_ready(&shared, key, &mut to_wake);
+        for &process in &ready {
+            new_pending |= handle_ready(&shared, process, &mut to_wake);
         }
         // An exit handled above may have asked for a scan (an orphan to reap after grace).
         rescan |= shared.rescan_requested.swap(false, Ordering::AcqRel);
@@ -186,9 +193,19 @@ fn wait_timeout(retry_ms: Option<i32>, deadline: Option<Instant>) -> i32 {
     }
 }
 
+/// A registered process whose status is to be read now.
+#[derive(Clone, Copy)]
+struct Ready {
+    key: u64,
+    /// Its pidfd reported EPOLLHUP (reaped when epoll looked), or this is a retry, when
+    /// nothing is known. See `Watched::maybe_reaped`.
+    maybe_reaped: bool,
+}
+
 /// Reads the status of a process whose pidfd became readable and delivers its exit.
 /// Returns true when the status was not there yet and the process was parked as pending.
-fn handle_ready(shared: &Shared, key: u64, to_wake: &mut Vec<Arc<Inbox>>) -> bool {
+fn handle_ready(shared: &Shared, ready: Ready, to_wake: &mut Vec<Arc<Inbox>>) -> bool {
+    let key = ready.key;
     let mut registry = lock(&shared.registry);
     let Some((pid, id, reap, claimed, owner_reports_exit, pidfd)) =
         registry.processes.get(&key).and_then(|p| {
@@ -216,6 +233,7 @@ fn handle_ready(shared: &Shared, key: u64, to_wake: &mut Vec<Arc<Inbox>>) -> boo
         pid,
         reap,
         may_be_child: registered_as_child(key) || shared.adopts_orphans.load(Ordering::Acquire),
+        maybe_reaped: ready.maybe_reaped,
         connector_status,
     };
     let collected = if reap {

@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 
+use crate::capabilities::Capabilities;
 use crate::exit::{ExitInfo, StatusSource};
 use crate::inbox::{Event, Inbox, Target};
 use crate::{procfs, sys};
@@ -43,7 +44,10 @@ impl Pin {
     /// True once the pinned process `pid` was reaped (the pid may name another one now).
     pub fn reaped(&self, pid: i32) -> bool {
         match self {
-            Pin::Pidfd(pidfd) => sys::pidfd_send_signal(pidfd.as_fd(), 0).is_err(),
+            // Without pidfd_send_signal nothing proves it unreaped: assume the pid was reused.
+            Pin::Pidfd(pidfd) => {
+                !Capabilities::get().pidfd_send_signal || !sys::pidfd_unreaped(pidfd.as_fd())
+            }
             Pin::StartTime(start) => procfs::read_entry(pid).is_none_or(|e| e.start_time != *start),
         }
     }

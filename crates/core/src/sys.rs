@@ -40,6 +40,16 @@ pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> io::Result<()> {
     Ok(())
 }
 
+/// Whether the process `pidfd` names is still unreaped (running or a zombie), by sending it
+/// signal 0. Only ESRCH means reaped: EPERM (another user's process) found it. A sandbox that
+/// forbids the call answers EPERM too, so this needs `Capabilities::pidfd_send_signal`.
+pub fn pidfd_unreaped(pidfd: BorrowedFd<'_>) -> bool {
+    match pidfd_send_signal(pidfd, 0) {
+        Ok(()) => true,
+        Err(e) => e.raw_os_error() == Some(libc::EPERM),
+    }
+}
+
 /// What `waitid` reported about a child.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WaitidExit {
