@@ -14,7 +14,8 @@
 // monitor can avoid; with EXITWATCH_DISABLE_PIDFD_INFO=1 the floor without PIDFD_INFO_EXIT),
 // measured the same way, and the ratio of the two.
 // Prints one JSON line: exits, monitor CPU per exit (µs), monitor wake-ups per exit, statuses
-// per source, the floor's CPU per exit and the ratio, the load averages before and after.
+// per source, the floor's CPU per exit (and its time reading statuses and closing pidfds) and
+// the ratio, the load averages before and after.
 import { execFileSync, spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
@@ -81,6 +82,10 @@ if (withFloor) {
   execFileSync('cargo', ['build', '--release', '--quiet', '-p', 'exitwatch-bench'], { cwd: root, stdio: 'inherit' })
   const floor = JSON.parse(execFileSync(native('foreign-floor'), floorArgs, { encoding: 'utf8' }))
   result.floorCpuUsPerExit = floor.floorCpuUsPerExit
+  // Where the floor's time goes: reading the status, and closing the pidfd (which also takes
+  // it out of the epoll set and frees its pidfs inode).
+  result.floorStatusReadUs = floor.statusReadUsPerExit
+  result.floorPidfdCloseUs = floor.pidfdCloseUsPerExit
   result.ratioToFloor = Number((monitorCpuUsPerExit / floor.floorCpuUsPerExit).toFixed(2))
 }
 emit({ ...result, loadavg: { before: loadBefore, after: load() } })
