@@ -1,6 +1,7 @@
 // A short-task pool: wall time to run `tasks` × /bin/true, `width` at a time, beside `idle` idle
-// siblings started by the same method; and the event-loop delay while the pool runs. tinybench times `repeats` runs of the whole pool. Each width in
-// the comma-separated list runs in turn beside the same siblings.
+// siblings started by the same method; and the event-loop delay while the pool runs, and for a
+// second before, while nothing runs (the baseline). tinybench times `repeats` runs of the whole
+// pool. Each width in the comma-separated list runs in turn beside the same siblings.
 //   node bench/pool.mjs <child_process|exitwatch-watch|exitwatch-spawn> <tasks> <widths> <idle> <repeats>
 import { Bench } from 'tinybench'
 import { emit, loadAverage, loopDelayDuring } from './lib.mjs'
@@ -21,6 +22,8 @@ async function pool(width) {
 }
 
 const siblings = await idleSiblings(method, idle)
+// The baseline: the same measurement for a second in which nothing runs.
+const { loopDelay: idleLoopDelay } = await loopDelayDuring(() => new Promise((resolve) => setTimeout(resolve, 1000)))
 const byWidth = {}
 for (const width of widths) {
   const bench = new Bench({ iterations: repeats, time: 0, warmup: false, throws: true })
@@ -30,5 +33,5 @@ for (const width of widths) {
   byWidth[width] = { runs: latency.samplesCount, wallMs: { mean: latency.mean, min: latency.min, max: latency.max }, loopDelay }
 }
 await siblings.killAll()
-emit({ byWidth, load: loadAverage() })
+emit({ byWidth, idleLoopDelay, load: loadAverage() })
 process.exit(0)

@@ -178,6 +178,8 @@ for (const idle of config.poolIdle) {
   const results = {}
   for (const name of runnable) results[name] = { ...(await measure('pool.mjs', name, tasks, config.widths.join(','), idle, repeats)), before: loadAverage() }
   const loads = Object.values(results).flatMap((r) => [r.before, r.load])
+  const idleDelay = Object.fromEntries(Object.entries(results).map(([name, r]) => [name, r.idleLoopDelay.p99Ms]))
+  row(`pool beside ${idle} idle siblings, before it starts: event-loop delay p99 with nothing running, the baseline (ms)`, idleDelay, { loads })
   for (const width of config.widths) {
     const pick = (f) => Object.fromEntries(Object.entries(results).map(([name, r]) => [name, f(r.byWidth[width])]))
     const label = `pool: ${tasks} × /bin/true, ${width} wide, ${idle} idle siblings`

@@ -56,6 +56,23 @@ export class Channel {
     this.#subscriptionListeners.delete(id)
   }
 
+  /**
+   * Takes the latest exit of `pid` for subscription `id` out of the exits drained but not yet
+   * delivered (with any earlier ones of that pid), for a claim made before their turn came.
+   */
+  takeQueuedSubscriptionExit(id: number, pid: number): ExitInfo | undefined {
+    let latest: NativeExit | undefined
+    const rest: NativeExit[] = []
+    for (const exit of this.#pending.slice(this.#next)) {
+      if (exit.kind === 'subscription' && exit.target === id && exit.pid === pid) latest = exit
+      else rest.push(exit)
+    }
+    if (latest === undefined) return undefined
+    this.#pending = rest
+    this.#next = 0
+    return toExitInfo(latest)
+  }
+
   hold(): void {
     if (this.#holds++ === 0) this.native.setReferenced(true)
   }

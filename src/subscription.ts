@@ -36,7 +36,9 @@ export class Subscription implements Disposable {
   claim(target: number, options: WatchOptions = {}): ProcessHandle {
     if (this.#disposed) throw invalid('the subscription was disposed: subscribe() again before claiming')
     const pid = pidOf(target, options)
-    const buffered = this.#exits.get(pid)
+    // Delivered exits are in the buffer; those drained but waiting for their turn of the event
+    // loop are newer.
+    const buffered = this.#channel.takeQueuedSubscriptionExit(this.#id, pid) ?? this.#exits.get(pid)
     if (buffered) {
       this.#exits.delete(pid)
       return new ProcessHandle(this.#channel, pid, buffered)
