@@ -4,7 +4,7 @@
 // when it ends), methods back to back; the load average is recorded with every row.
 //   npm run bench:spawn                quick mode (a smoke run: small sizes)
 //   npm run bench:spawn -- --full      RSS 50/512/2048 MiB, 0/1,000/10,000 idle siblings, 1,000 tasks
-//   any size: --rss=50,512 --block-samples=100 --samples=300 --idle=0,1000 --tasks=1000
+//   any size: --rss=50,512 --block-samples=100 --samples=300 --rounds=3 --idle=0,1000 --tasks=1000
 //             --widths=1,8 --pool-idle=0,10000 --repeats=3 --methods=child_process,exitwatch-spawn
 //   add --write to also write the results into bench/RESULTS.md
 import { execFileSync, spawn } from 'node:child_process'
@@ -14,15 +14,15 @@ import { methods, unavailable } from './spawners.mjs'
 
 const full = process.argv.includes('--full')
 const defaults = full
-  ? { rss: [50, 512, 2048], blockSamples: [200], samples: [300], idle: [0, 1000, 10000], tasks: [1000], widths: [1, 8], poolIdle: [0, 10000], repeats: [3] }
-  : { rss: [50, 512], blockSamples: [30], samples: [50], idle: [0, 300], tasks: [100], widths: [1, 8], poolIdle: [0, 300], repeats: [1] }
+  ? { rss: [50, 512, 2048], blockSamples: [200], samples: [300], rounds: [3], idle: [0, 1000, 10000], tasks: [1000], widths: [1, 8], poolIdle: [0, 10000], repeats: [3] }
+  : { rss: [50, 512], blockSamples: [30], samples: [50], rounds: [1], idle: [0, 300], tasks: [100], widths: [1, 8], poolIdle: [0, 300], repeats: [1] }
 const option = (name) => {
   const flag = `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}=`
   const given = process.argv.find((a) => a.startsWith(flag))
   return given ? given.slice(flag.length).split(',').map(Number) : defaults[name]
 }
 const config = Object.fromEntries(Object.keys(defaults).map((name) => [name, option(name)]))
-const [blockSamples, samples, tasks, repeats] = [config.blockSamples[0], config.samples[0], config.tasks[0], config.repeats[0]]
+const [blockSamples, samples, rounds, tasks, repeats] = [config.blockSamples[0], config.samples[0], config.rounds[0], config.tasks[0], config.repeats[0]]
 const methodsFlag = process.argv.find((a) => a.startsWith('--methods='))
 const requested = methodsFlag ? methodsFlag.slice('--methods='.length).split(',') : Object.keys(methods)
 const skipped = requested.filter((name) => unavailable(name)).map((name) => `${name}: ${unavailable(name)}`)
@@ -106,7 +106,7 @@ function report(interruptedBy) {
     '|---|---:|---:|---:|---:|---|---:|',
   ]
   const table = [...header, ...rows.map((r) => `| ${r.measurement} | ${r.cells.join(' | ')} | ${r.ratio} | ${r.goal} | ${r.load} |`)].join('\n')
-  const sizes = `samples ${samples} (latency), ${blockSamples} (spawn), ${tasks} tasks × ${repeats} runs (pool)`
+  const sizes = `samples ${samples} in ${rounds} rounds (latency), ${blockSamples} (spawn), ${tasks} tasks × ${repeats} runs (pool)`
   const described = `${machine()}, ${full ? 'full' : 'quick'} mode, ${sizes}, transparent huge pages ${readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8').match(/\[(\w+)\]/)?.[1]}`
   const notMeasured = [
     skipped.length ? `\nNot measured: ${skipped.join('; ')}.\n` : '',
@@ -151,9 +151,18 @@ for (const rss of config.rss) {
 const latency = {}
 for (const idle of config.idle) {
   process.stderr.write(`latency with ${idle} idle siblings...\n`)
-  latency[idle] = {}
-  for (const name of runnable) latency[idle][name] = { ...(await measure('latency.mjs', name, samples, idle)), before: loadAverage() }
-  const loads = Object.values(latency[idle]).flatMap((r) => [r.before, r.load])
+  // In rounds that take the methods in turn, each in a new process: one process's luck (where
+  // the scheduler puts its threads) does not decide a comparison.
+  latency[idle] = Object.fromEntries(runnable.map((name) => [name, { latencyNs: [], loads: [] }]))
+  for (let round = 0; round < rounds; round++) {
+    for (const name of runnable) {
+      const before = loadAverage()
+      const { latencyNs, load } = await measure('latency.mjs', name, Math.ceil(samples / rounds), idle)
+      latency[idle][name].latencyNs.push(...latencyNs)
+      latency[idle][name].loads.push(before, load)
+    }
+  }
+  const loads = Object.values(latency[idle]).flatMap((r) => r.loads)
   for (const p of [50, 90, 99]) {
     const values = Object.fromEntries(Object.entries(latency[idle]).map(([name, r]) => [name, ms(percentile(r.latencyNs, p))]))
     const versus = values['exitwatch-spawn'] / values.child_process

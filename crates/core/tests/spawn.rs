@@ -58,6 +58,16 @@ fn descriptor_count() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
+/// The descriptor numbers process `pid` holds, sorted as strings.
+fn descriptors_of(pid: i32) -> Vec<String> {
+    let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    fds.sort();
+    fds
+}
+
 fn proc_stat_fields(pid: i32) -> Vec<String> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     let after = &stat[stat.rfind(')').unwrap() + 2..];
@@ -474,19 +484,11 @@ fn the_child_inherits_no_other_descriptor() {
     let (spawned, channel) = spawn(&spec);
     // `spawn` returns when the child's execve let go of our memory, a moment before the
     // kernel closes its close-on-exec descriptors: a leak is one that stays.
-    let listing = || {
-        let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", spawned.pid))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        fds.sort();
-        fds
-    };
     let deadline = Instant::now() + Duration::from_secs(2);
-    let mut fds = listing();
+    let mut fds = descriptors_of(spawned.pid);
     while fds.len() > 3 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
-        fds = listing();
+        fds = descriptors_of(spawned.pid);
     }
     channel.kill(spawned.token, libc::SIGKILL).unwrap();
     wait_for_watch(&channel, spawned.token);
@@ -534,15 +536,7 @@ fn a_parent_with_many_descriptors_gives_the_child_exactly_its_own() {
     let mut line = String::new();
     std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
     assert_eq!(line, "got hello\n");
-    let listing = || {
-        let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", spawned.pid))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        fds.sort();
-        fds
-    };
-    let child_fds = listing();
+    let child_fds = descriptors_of(spawned.pid);
     channel.kill(spawned.token, libc::SIGKILL).unwrap();
     wait_for_watch(&channel, spawned.token);
     drop(stdout);
