@@ -31,6 +31,8 @@ export class Channel {
   #generation = 0
   /** When this turn's first delivery ran; undefined between turns. */
   #turnStartedAt: number | undefined
+  /** This turn delivered an exit in its poll phase; cleared in its check phase. */
+  #deliveredInPollPhase = false
   /** Listener calls that threw; they never disturb other listeners. */
   listenerErrors = 0
 
@@ -85,12 +87,36 @@ export class Channel {
    * The native side calls this once per batch of exits, in the poll phase. Node runs up to
    * 1,000 such calls in one turn; delivering in each would let exit handlers that start new
    * processes (whose exits then arrive meanwhile) keep the loop from its timers and I/O for as
-   * long as the work lasts. So exits are only queued here and delivered in the check phase
-   * of the same turn (`setImmediate`: no added wait), within the turn's budget.
+   * long as the work lasts. So only the oldest exit of the turn's first batch, when nothing
+   * older waits, is delivered here at once; the rest is queued and delivered in the check
+   * phase of the same turn (`setImmediate`: no added wait), within the turn's budget.
    */
   #receive(): void {
+    const nothingWaited = this.#next === this.#pending.length
     for (const exit of this.native.drain()) this.#pending.push(exit)
+    if (nothingWaited && !this.#deliveredInPollPhase && this.#queued === 0) {
+      const exit = this.#pending[this.#next++]
+      if (exit !== undefined) {
+        this.#deliveredInPollPhase = true
+        setImmediate(this.#endOfPollPhase)
+        this.#turnStartedAt = performance.now()
+        this.#compactIfDelivered()
+        this.#dispatch(exit)
+      }
+    }
     this.#queueDeliveries()
+  }
+
+  readonly #endOfPollPhase = (): void => {
+    this.#deliveredInPollPhase = false
+  }
+
+  /** Empties the queue once everything in it was delivered; the turn's delivery is over. */
+  #compactIfDelivered(): void {
+    if (this.#next < this.#pending.length) return
+    this.#pending = []
+    this.#next = 0
+    this.#turnStartedAt = undefined
   }
 
   /** Queues a delivery callback per waiting exit, up to the turn's limit. */
@@ -118,11 +144,8 @@ export class Channel {
     }
     const exit = this.#pending[this.#next++]
     if (exit === undefined) return // (never: `#next` is below the length)
-    if (this.#next === this.#pending.length) {
-      this.#pending = []
-      this.#next = 0
-      this.#turnStartedAt = undefined
-    } else if (this.#queued === 0) {
+    this.#compactIfDelivered()
+    if (this.#next < this.#pending.length && this.#queued === 0) {
       this.#nextTurn() // more than one turn's worth was waiting
     }
     this.#dispatch(exit)
