@@ -4,10 +4,11 @@ import { toExitInfo, type ExitInfo } from './exit-info.js'
 type Listener = (exit: ExitInfo) => void
 
 /**
- * Exits are delivered in the check phase of the event loop, one per `setImmediate` callback,
- * so that Node runs the microtasks each one starts (an `await handle.exited` resuming, and
- * starting the next process) before the next, and the time they take counts. Once a turn has
- * spent this long delivering, the rest wait for the next turn: timers and I/O run in between.
+ * Exits are delivered one at a time (see `Channel.#receive`), in the check phase of the event
+ * loop one per `setImmediate` callback, so that Node runs the microtasks each one starts (an
+ * `await handle.exited` resuming, and starting the next process) before the next, and the
+ * time they take counts. Once a turn has spent this long delivering, the rest wait for the
+ * next turn: timers and I/O run in between.
  */
 const TURN_BUDGET_MS = 0.5
 /** At most this many deliveries are queued for one turn, however many exits wait. */
