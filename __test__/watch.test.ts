@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { describe, expect, it } from 'vitest'
 import { ExitMonitor, ExitwatchError } from '../dist/esm/index.js'
-import { expectForeignExit, firstNumber, foreignZombie, PIDFD_INFO_EXIT, procState, requires, sh } from './helpers.js'
+import { expectForeignExit, fixture, firstNumber, foreignZombie, PIDFD_INFO_EXIT, procState, requires, RUN_AS_NOBODY, scaled, sh } from './helpers.js'
 
 const monitor = ExitMonitor.shared()
 
@@ -203,5 +203,24 @@ describe('dispose', () => {
     const [ea, eb] = await Promise.all([a.exited, b.exited])
     expect(ea.code).toBe(5)
     expect(eb).toEqual(ea)
+  })
+
+  // Before pidfs ids (Linux 6.9) the second watch finds the first by signalling it 0, which
+  // another user's process answers with EPERM: found, not reaped.
+  it('two watches of another user\'s process, by an unprivileged user, share one exit [kernel] [needs root, a checkout other users can read]', async (context) => {
+    requires(context, RUN_AS_NOBODY)
+    // Alive until the watcher (a second Node, slow to start under emulation) has watched it.
+    const target = sh(`sleep ${scaled(2000) / 1000}; exit 5`)
+    const cli = fixture('../../bin/exitwatch.mjs')
+    const args = [cli, 'wait', '--json', String(target.pid), String(target.pid)]
+    const watcher = monitor.spawn(process.execPath, args, { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'inherit'] })
+    let out = ''
+    for await (const chunk of watcher.stdout!) out += String(chunk)
+    expect((await watcher.exited).code).toBe(0)
+    const [first, second] = out.trim().split('\n').map((line) => JSON.parse(line))
+    expect(second).toEqual(first)
+    // Its status is hidden from this user in /proc, and the proc connector is root's.
+    if (monitor.capabilities().pidfdInfoExit) expect(first).toMatchObject({ pid: target.pid, code: 5, source: 'pidfd-info' })
+    else expect(first).toMatchObject({ pid: target.pid, code: null, status: 'unknown', source: 'none' })
   })
 })
