@@ -210,7 +210,7 @@ describe('dispose', () => {
   it('two watches of another user\'s process, by an unprivileged user, share one exit [kernel] [needs root, a checkout other users can read]', async (context) => {
     requires(context, RUN_AS_NOBODY)
     // Alive until the watcher (a second Node, slow to start under emulation) has watched it.
-    const target = sh(`sleep ${scaled(2000) / 1000}; exit 5`)
+    const target = sh(`sleep ${scaled(5000) / 1000}; exit 5`)
     const cli = fixture('../../bin/exitwatch.mjs')
     const args = [cli, 'wait', '--json', String(target.pid), String(target.pid)]
     const watcher = monitor.spawn(process.execPath, args, { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'inherit'] })

@@ -141,8 +141,7 @@ fn run(shared: Arc<Shared>, restart: bool) {
                 .counters
                 .status_retries
                 .fetch_add(1, Ordering::Relaxed);
-            let pending = lock(&shared.registry).pending.drain().collect::<Vec<_>>();
-            ready.extend(pending.into_iter().map(|key| Ready {
+            ready.extend(lock(&shared.registry).pending.drain().map(|key| Ready {
                 key,
                 maybe_reaped: true,
             }));
