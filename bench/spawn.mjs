@@ -198,6 +198,8 @@ for (const idle of config.poolIdle) {
     row(`${label}: event-loop delay p99 (ms)`, delay, { goal: delayGoal, loads })
     row(`${label}: event-loop delay max (ms)`, pick((r) => r.loopDelay.maxMs), { loads })
     row(`${label}: 1 ms timer firings (few: the loop was starved)`, pick((r) => r.loopDelay.firings), { digits: 0, loads, compared: false })
+    row(`${label}: JS thread blocked per start call, p50 (ms)`, pick((r) => r.startCallMs.p50), { loads })
+    row(`${label}: JS thread blocked per start call, p99 (ms)`, pick((r) => r.startCallMs.p99), { loads })
   }
 }
 
