@@ -73,6 +73,7 @@ describe('prom-client metrics', () => {
     const register = new Registry()
     collectMetrics(register)
     await ExitMonitor.shared().watch(sh('exit 0')).exited
+    await ExitMonitor.shared().spawn('true', [], { stdio: 'ignore' }).exited
     const text = await register.metrics()
     expect(text).toMatch(/^exitwatch_monitor_thread_up 1$/m)
     expect(text).toMatch(/^exitwatch_watched_processes \d+$/m)
@@ -80,6 +81,7 @@ describe('prom-client metrics', () => {
     expect(exits).toBeGreaterThanOrEqual(1)
     expect(text).toMatch(/^exitwatch_reaped_total\{kind="orphan"\} \d+$/m)
     expect(text).toMatch(/# TYPE exitwatch_wakeups_total counter/)
+    expect(Number(/^exitwatch_spawned_total (\d+)$/m.exec(text)?.[1])).toBeGreaterThanOrEqual(1)
   })
 })
 

@@ -104,6 +104,17 @@ impl Monitor {
     /// `inbox` as `Target::Watch(token)`. Errors name the file (and the directory, for a bad
     /// `cwd`); a failed spawn leaves no process, no registration and no descriptor behind.
     pub(crate) fn spawn(&self, spec: &SpawnSpec, inbox: &Arc<Inbox>) -> Result<Spawned> {
+        let counters = &self.shared.counters;
+        let result = self.spawn_uncounted(spec, inbox);
+        let outcome = match result {
+            Ok(_) => &counters.spawned,
+            Err(_) => &counters.spawn_failures,
+        };
+        outcome.fetch_add(1, Ordering::Relaxed);
+        result
+    }
+
+    fn spawn_uncounted(&self, spec: &SpawnSpec, inbox: &Arc<Inbox>) -> Result<Spawned> {
         monitor_thread::ensure_running(&self.shared)?;
         let program = Program::prepare(spec)?;
         validate_stdio(&spec.stdio)?;
@@ -114,6 +125,10 @@ impl Monitor {
             clone_child(&program, &stdio, spec, stack, want_pidfd)
         })
         .map_err(|e| spawn_error(spec, Step::Clone, e))?;
+        self.shared
+            .counters
+            .spawn_refusals
+            .fetch_add(child.refusals, Ordering::Relaxed);
         let StdioPlan {
             parent_ends,
             child_ends,
@@ -501,11 +516,18 @@ enum MemoryShared {
 /// child cannot unshare (`close_range` missing before Linux 5.9, or forbidden).
 static SHARE_FILES: AtomicBool = AtomicBool::new(true);
 
+/// Whether `clone` takes `CLONE_PIDFD`. Cleared for good once it refuses the flag (then
+/// `pidfd_open` pins the child).
+static CLONE_PIDFD_TAKEN: AtomicBool = AtomicBool::new(true);
+
 struct Child {
     pid: i32,
     pidfd: Option<OwnedFd>,
     /// The child exited with 127 after this step failed with this errno.
     failure: Option<(Step, i32)>,
+    /// Steps the system refused on the way, each then done without (see `SHARE_FILES`,
+    /// `CLONE_PIDFD_TAKEN`).
+    refusals: u64,
 }
 
 /// `clone(CLONE_VM | CLONE_VFORK)`: returns once the child has called `execve` or exited.
@@ -518,6 +540,7 @@ fn clone_child(
 ) -> io::Result<Child> {
     let mut sources = stdio.sources.clone();
     let staged = Staged::stage(&mut sources)?;
+    let mut refusals = 0;
     loop {
         let share_files = SHARE_FILES.load(Ordering::Relaxed);
         let child = clone_once(
@@ -529,12 +552,14 @@ fn clone_child(
             want_pidfd,
             share_files,
         )?;
+        refusals += child.refusals;
         if share_files && matches!(child.failure, Some((Step::UnshareDescriptors, _))) {
             SHARE_FILES.store(false, Ordering::Relaxed);
             reap_failed(child.pid);
+            refusals += 1;
             continue; // nothing happened in the child yet: try again with a copied table
         }
-        return Ok(child);
+        return Ok(Child { refusals, ..child });
     }
 }
 
@@ -615,21 +640,30 @@ fn clone_once(
         &[0]
     };
     // A sandbox that refuses CLONE_PIDFD (EINVAL) still spawns, and `pidfd_open` pins.
-    let pidfd_choices: &[libc::c_int] = if want_pidfd {
+    let pidfd_choices: &[libc::c_int] = if want_pidfd && CLONE_PIDFD_TAKEN.load(Ordering::Relaxed) {
         &[libc::CLONE_PIDFD, 0]
     } else {
         &[0]
     };
     let mut result = Err(io::Error::from_raw_os_error(libc::EINVAL));
+    let mut refusals = 0;
     'choices: for pidfd_flag in pidfd_choices {
         for files_flag in files_choices {
             result = clone_with(base | pidfd_flag | files_flag);
             match &result {
-                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => continue,
-                Ok(_) if share_files && *files_flag == 0 => {
-                    SHARE_FILES.store(false, Ordering::Relaxed)
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                    refusals += 1;
+                    continue;
                 }
-                _ => {}
+                Ok(_) => {
+                    if share_files && *files_flag == 0 {
+                        SHARE_FILES.store(false, Ordering::Relaxed);
+                    }
+                    if pidfd_choices.len() > 1 && *pidfd_flag == 0 {
+                        CLONE_PIDFD_TAKEN.store(false, Ordering::Relaxed);
+                    }
+                }
+                Err(_) => {}
             }
             break 'choices;
         }
@@ -659,6 +693,7 @@ fn clone_once(
         pid,
         pidfd,
         failure,
+        refusals,
     })
 }
 

@@ -24,6 +24,9 @@ pub(crate) struct Counters {
     pub proc_connector_events: AtomicU64,
     pub proc_connector_overruns: AtomicU64,
     pub proc_connector_failures: AtomicU64,
+    pub spawned: AtomicU64,
+    pub spawn_failures: AtomicU64,
+    pub spawn_refusals: AtomicU64,
 }
 
 impl Counters {
@@ -109,6 +112,12 @@ macro_rules! for_each_stat {
             proc_connector_overruns: u64,
             #[doc = "Times it could not be opened or read."]
             proc_connector_failures: u64,
+            #[doc = "Processes started by `spawn()`."]
+            spawned: u64,
+            #[doc = "Spawns that failed once their options were checked (ENOENT, EACCES, a bad `cwd`, ...), each thrown as an error that left nothing behind."]
+            spawn_failures: u64,
+            #[doc = "Times the system refused a step of a spawn that has a slower way (`CLONE_FILES`, `CLONE_PIDFD`, `close_range` refused or missing) and the spawn went on without it."]
+            spawn_refusals: u64,
         }
     };
 }
@@ -162,6 +171,9 @@ impl Counters {
             proc_connector_events: load(&self.proc_connector_events),
             proc_connector_overruns: load(&self.proc_connector_overruns),
             proc_connector_failures: load(&self.proc_connector_failures),
+            spawned: load(&self.spawned),
+            spawn_failures: load(&self.spawn_failures),
+            spawn_refusals: load(&self.spawn_refusals),
         }
     }
 }
