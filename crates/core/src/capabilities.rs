@@ -1,6 +1,6 @@
 //! Kernel features, probed once per process on our own pid.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
@@ -77,6 +77,13 @@ impl Capabilities {
     pub fn get() -> &'static Capabilities {
         static CAPS: OnceLock<Capabilities> = OnceLock::new();
         CAPS.get_or_init(Capabilities::probe)
+    }
+
+    /// Whether the process `pidfd` names is proven unreaped (running or a zombie). Without
+    /// `pidfd_send_signal` nothing proves it, and it is taken as reaped: its pid may name
+    /// another process now.
+    pub(crate) fn proves_unreaped(&self, pidfd: BorrowedFd<'_>) -> bool {
+        self.pidfd_send_signal && sys::pidfd_unreaped(pidfd)
     }
 
     fn probe() -> Capabilities {

@@ -109,7 +109,7 @@ fn zombie_status(pidfd: BorrowedFd<'_>, pid: i32, caps: &Capabilities) -> Collec
     // Open /proc/<pid>/stat first, then prove with the pidfd that our process still holds the
     // pid: a pid is never reused before its process is reaped, so the file is our process's.
     let file = sys::open_proc_stat(pid);
-    let alive = caps.pidfd_send_signal && sys::pidfd_unreaped(pidfd);
+    let alive = caps.proves_unreaped(pidfd);
     let file = match (file, alive) {
         (Ok(file), true) => file,
         // Reaped in between: the pidfd info may have appeared meanwhile.

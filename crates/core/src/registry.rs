@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::capabilities::Capabilities;
 use crate::exit::{ExitInfo, StatusSource};
 use crate::inbox::{Event, Inbox, Target};
-use crate::{procfs, sys};
+use crate::procfs;
 
 /// A registered process, pinned by its pidfd or, without pidfds, by its start time.
 pub(crate) struct Process {
@@ -44,10 +44,7 @@ impl Pin {
     /// True once the pinned process `pid` was reaped (the pid may name another one now).
     pub fn reaped(&self, pid: i32) -> bool {
         match self {
-            // Without pidfd_send_signal nothing proves it unreaped: assume the pid was reused.
-            Pin::Pidfd(pidfd) => {
-                !Capabilities::get().pidfd_send_signal || !sys::pidfd_unreaped(pidfd.as_fd())
-            }
+            Pin::Pidfd(pidfd) => !Capabilities::get().proves_unreaped(pidfd.as_fd()),
             Pin::StartTime(start) => procfs::read_entry(pid).is_none_or(|e| e.start_time != *start),
         }
     }

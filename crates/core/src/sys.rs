@@ -42,7 +42,7 @@ pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> io::Result<()> {
 
 /// Whether the process `pidfd` names is still unreaped (running or a zombie), by sending it
 /// signal 0. Only ESRCH means reaped: EPERM (another user's process) found it. A sandbox that
-/// forbids the call answers EPERM too, so this needs `Capabilities::pidfd_send_signal`.
+/// forbids the call answers EPERM too: callers ask `Capabilities::proves_unreaped`.
 pub fn pidfd_unreaped(pidfd: BorrowedFd<'_>) -> bool {
     match pidfd_send_signal(pidfd, 0) {
         Ok(()) => true,
