@@ -129,15 +129,16 @@ fn spawned_children_are_never_reaped_as_orphans() {
     monitor.enable_orphan_reaping(Duration::ZERO).unwrap();
     let storm = SigchldStorm::start(monitor);
 
-    let mut pids = spawn_short_children(monitor, 200);
+    let pids = spawn_short_children(monitor, 200);
     #[cfg(feature = "fault-injection")]
-    {
+    let pids = {
         // Each child exits while its spawn waits to register it: a zombie nobody has claimed
         // yet, in front of a reaper with no grace period.
         monitor.inject_spawn_registration_delay(Duration::from_millis(20));
-        pids.extend(spawn_short_children(monitor, 20));
+        let delayed = spawn_short_children(monitor, 20);
         monitor.inject_spawn_registration_delay(Duration::ZERO);
-    }
+        [pids, delayed].concat()
+    };
     let mut broadcast = expect_an_orphan_reaped(&subscription);
     drop(storm);
     broadcast.extend(received(&subscription));
