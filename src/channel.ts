@@ -37,9 +37,9 @@ export class Channel {
   /** Listener calls that threw; they never disturb other listeners. */
   listenerErrors = 0
 
-  constructor() {
-    const { NativeChannel } = binding()
-    this.native = new NativeChannel(() => this.#receive())
+  /** `connect` opens the native side, which calls `onReady` when exits wait in `drain()`. */
+  constructor(connect: (onReady: () => void) => NativeChannel = (onReady) => new (binding().NativeChannel)(onReady)) {
+    this.native = connect(() => this.#receive())
   }
 
   onWatchExit(token: number, listener: Listener): void {
@@ -95,15 +95,15 @@ export class Channel {
   #receive(): void {
     const nothingWaited = this.#next === this.#pending.length
     for (const exit of this.native.drain()) this.#pending.push(exit)
-    if (nothingWaited && !this.#deliveredInPollPhase && this.#queued === 0) {
-      const exit = this.#pending[this.#next++]
-      if (exit !== undefined) {
-        this.#deliveredInPollPhase = true
-        setImmediate(this.#endOfPollPhase)
-        this.#turnStartedAt = performance.now()
-        this.#compactIfDelivered()
-        this.#dispatch(exit)
-      }
+    // (A call can find nothing: a drain in an earlier call took its exits.)
+    const exit = this.#pending[this.#next]
+    if (exit !== undefined && nothingWaited && !this.#deliveredInPollPhase && this.#queued === 0) {
+      this.#next++
+      this.#deliveredInPollPhase = true
+      setImmediate(this.#endOfPollPhase)
+      this.#turnStartedAt = performance.now()
+      this.#compactIfDelivered()
+      this.#dispatch(exit)
     }
     this.#queueDeliveries()
   }

@@ -41,7 +41,7 @@ const METRICS: { [Field in keyof Stats]: Metric | string } = {
   procConnectorOverruns: counter('exitwatch_proc_connector_overruns_total', 'Proc connector socket overflows (events lost; other sources used).'),
   procConnectorFailures: counter('exitwatch_proc_connector_failures_total', 'Times the proc connector could not be opened or read.'),
   spawned: counter('exitwatch_spawned_total', 'Processes started by spawn().'),
-  spawnFailures: counter('exitwatch_spawn_failures_total', 'spawn() calls that failed with an error.'),
+  spawnFailures: counter('exitwatch_spawn_failures_total', 'Spawns that failed once their options were checked.'),
   spawnRefusals: counter('exitwatch_spawn_refusals_total', 'Spawn steps the system refused, each then done a slower way.'),
 }
 
