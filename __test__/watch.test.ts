@@ -59,9 +59,14 @@ describe('exit statuses of real processes', () => {
   })
 
   it('reports the exit of a grandchild (not our child) exactly where the kernel keeps it [kernel]', async () => {
-    const parent = sh('(sleep 0.2; exit 9) & echo $!; wait')
+    // The grandchild exits once watched (when our end of its stdin closes); its shell reaps it.
+    const parent = spawn('sh', ['-c', 'exec 3<&0; (read _ <&3; exit 9) & exec 3<&-; echo $!; wait $!'], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    })
     const pid = await firstNumber(parent)
-    const exit = await monitor.watch(pid).exited
+    const handle = monitor.watch(pid)
+    parent.stdin.end()
+    const exit = await handle.exited
     expectForeignExit(exit, { pid, code: 9, status: 'exited' }, monitor.capabilities())
   })
 

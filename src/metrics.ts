@@ -40,6 +40,8 @@ const METRICS: { [Field in keyof Stats]: Metric | string } = {
   procConnectorEvents: counter('exitwatch_proc_connector_events_total', 'Process events read from the proc connector.'),
   procConnectorOverruns: counter('exitwatch_proc_connector_overruns_total', 'Proc connector socket overflows (events lost; other sources used).'),
   procConnectorFailures: counter('exitwatch_proc_connector_failures_total', 'Times the proc connector could not be opened or read.'),
+  procConnectorWaits: counter('exitwatch_proc_connector_waits_total', 'Exits reaped by their owner before their proc connector event was read, that waited for it.'),
+  procConnectorMissed: counter('exitwatch_proc_connector_missed_total', 'Exits whose proc connector event did not come within 1 s (delivered as unknown).'),
   spawned: counter('exitwatch_spawned_total', 'Processes started by spawn().'),
   spawnFailures: counter('exitwatch_spawn_failures_total', 'Spawns that failed once their options were checked.'),
   spawnRefusals: counter('exitwatch_spawn_refusals_total', 'Spawn steps the system refused, each then done a slower way.'),

@@ -135,7 +135,8 @@ fn run(shared: Arc<Shared>, restart: bool) {
         }
         #[cfg(feature = "fault-injection")]
         shared.faults.fire(&shared);
-        let retry_due = has_pending && (rescan || n == 0);
+        // Connector events may be what a pending status waits for (see `awaits_exit`).
+        let retry_due = has_pending && (rescan || connector_ready || n == 0);
         if retry_due {
             shared
                 .counters
@@ -146,8 +147,8 @@ fn run(shared: Arc<Shared>, restart: bool) {
                 maybe_reaped: true,
             }));
         }
-        // An exit's connector event is queued before its pidfd becomes readable: read them
-        // all before the statuses.
+        // Read the connector's events before the statuses they may hold. (The kernel queues an
+        // exit's event just after its pidfd becomes readable: one may still be missing.)
         if shared.connector.is_open() && (connector_ready || !ready.is_empty()) {
             shared.connector.drain(&shared.counters);
         }
@@ -251,6 +252,15 @@ fn handle_ready(shared: &Shared, ready: Ready, to_wake: &mut Vec<Arc<Inbox>>) ->
     }
     match collected {
         Collected::NotYet => {
+            registry.pending.insert(key);
+            true
+        }
+        // Its owner reaped it before the connector's event for it was queued: wait for the
+        // event (the connector's socket wakes this thread, and pending statuses are retried).
+        Collected::Exit {
+            status: ExitStatus::Unknown,
+            ..
+        } if !reap && shared.connector.awaits_exit(pid, key, &shared.counters) => {
             registry.pending.insert(key);
             true
         }

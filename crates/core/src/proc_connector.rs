@@ -53,6 +53,12 @@ const RECEIVE_BUFFER: libc::c_int = 8 << 20;
 /// were started (and that may exit at once) find it listening already. It closes on the first
 /// event after that, so an idle monitor is not woken by the exits of the system.
 const LINGER: Duration = Duration::from_secs(1);
+/// How long a registration found reaped waits for its exit event. The kernel queues the event
+/// just after it makes the pidfd readable and wakes the owner (`exit_notify`, then
+/// `proc_exit_connector`), so the owner can reap the process before the event is there; it
+/// follows within microseconds unless the exiting task is preempted. Past this, the process
+/// exited before the socket listened or its event was lost.
+const EXIT_EVENT_GRACE: Duration = Duration::from_secs(1);
 /// Fork and exit events kept after they were read, for registrations that come just after
 /// (a process watched right after it started may have exited already).
 const RECENT: usize = 512;
@@ -371,6 +377,8 @@ struct Tracked {
     last_exit_ns: u64,
     /// An exit of a thread other than the leader was seen (a multi-threaded process).
     threads_exited: bool,
+    /// Since when the process is known reaped while its exit event is still to come.
+    awaited_since: Option<Instant>,
 }
 
 impl Tracked {
@@ -473,6 +481,7 @@ impl Tracking {
             seen: Seen::Open(None),
             last_exit_ns: 0,
             threads_exited: false,
+            awaited_since: None,
         };
         for (_, event) in self.recent.iter().filter(|(about, _)| *about == pid) {
             tracked.apply(pid, *event);
@@ -536,6 +545,43 @@ impl Tracking {
             .find(|t| t.key == key)?
             .status()
     }
+
+    /// Whether the exit event of a registration found reaped without a status can still
+    /// come: it is trusted, has seen no exit, and was first found so less than
+    /// `EXIT_EVENT_GRACE` before `now`.
+    fn awaits_exit(&mut self, pid: i32, key: u64, now: Instant) -> Wait {
+        let Some(tracked) = self
+            .by_pid
+            .get_mut(&pid)
+            .and_then(|tracked| tracked.iter_mut().find(|t| t.key == key))
+        else {
+            return Wait::No;
+        };
+        if tracked.seen != Seen::Open(None) {
+            return Wait::No;
+        }
+        match tracked.awaited_since {
+            None => {
+                tracked.awaited_since = Some(now);
+                Wait::First
+            }
+            Some(since) if now.duration_since(since) < EXIT_EVENT_GRACE => Wait::Again,
+            Some(_) => Wait::Expired,
+        }
+    }
+}
+
+/// What `Tracking::awaits_exit` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// Not worth waiting for: the events already tell all they can.
+    No,
+    /// Found reaped just now: its event is still to come.
+    First,
+    /// Still within the grace.
+    Again,
+    /// The grace passed without the event.
+    Expired,
 }
 
 // ---- the source --------------------------------------------------------------------------
@@ -711,6 +757,32 @@ impl ProcConnector {
     pub fn status(&self, pid: i32, key: u64) -> Option<i32> {
         lock(&self.state).tracking.status(pid, key)
     }
+
+    /// For a registration found reaped with no status from any source: true while its exit
+    /// event may still come (see `EXIT_EVENT_GRACE`); the caller reads it again when the
+    /// socket has events. Counts the waits and the events that never came.
+    pub fn awaits_exit(&self, pid: i32, key: u64, counters: &Counters) -> bool {
+        let mut state = lock(&self.state);
+        if state.socket.is_none() {
+            return false;
+        }
+        match state.tracking.awaits_exit(pid, key, Instant::now()) {
+            Wait::No => false,
+            Wait::First => {
+                counters
+                    .proc_connector_waits
+                    .fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Wait::Again => true,
+            Wait::Expired => {
+                counters
+                    .proc_connector_missed
+                    .fetch_add(1, Ordering::Relaxed);
+                false
+            }
+        }
+    }
 }
 
 impl Drop for ProcConnector {
@@ -852,6 +924,32 @@ mod tests {
         tracking.distrust_all();
         tracking.track(PID, KEY + 1, 130, 140);
         assert_eq!(tracking.status(PID, KEY + 1), None);
+    }
+
+    #[test]
+    fn a_reaped_process_waits_for_its_exit_event_within_the_grace_only() {
+        let start = Instant::now();
+        let mut tracking = Tracking::default();
+        tracking.track(PID, KEY, 100, 110);
+        assert_eq!(tracking.awaits_exit(PID, KEY, start), Wait::First);
+        let later = start + EXIT_EVENT_GRACE / 2;
+        assert_eq!(tracking.awaits_exit(PID, KEY, later), Wait::Again);
+        let past = start + EXIT_EVENT_GRACE;
+        assert_eq!(tracking.awaits_exit(PID, KEY, past), Wait::Expired);
+        // The event came: nothing more to wait for (the status is there).
+        tracking.track(PID, KEY + 1, 100, 110);
+        tracking.apply(exit(PID, 6 << 8, 200));
+        assert_eq!(tracking.awaits_exit(PID, KEY + 1, start), Wait::No);
+        assert_eq!(tracking.status(PID, KEY + 1), Some(6 << 8));
+        // Lost events, a successor's fork, or an untracked registration: no event will tell.
+        tracking.track(PID, KEY + 2, 100, 110);
+        tracking.distrust_all();
+        assert_eq!(tracking.awaits_exit(PID, KEY + 2, start), Wait::No);
+        let mut successor = Tracking::default();
+        successor.track(PID, KEY, 100, 110);
+        successor.apply(fork(300));
+        assert_eq!(successor.awaits_exit(PID, KEY, start), Wait::No);
+        assert_eq!(successor.awaits_exit(PID, KEY + 5, start), Wait::No);
     }
 
     #[test]

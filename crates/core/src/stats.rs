@@ -24,6 +24,8 @@ pub(crate) struct Counters {
     pub proc_connector_events: AtomicU64,
     pub proc_connector_overruns: AtomicU64,
     pub proc_connector_failures: AtomicU64,
+    pub proc_connector_waits: AtomicU64,
+    pub proc_connector_missed: AtomicU64,
     pub spawned: AtomicU64,
     pub spawn_failures: AtomicU64,
     pub spawn_refusals: AtomicU64,
@@ -112,6 +114,10 @@ macro_rules! for_each_stat {
             proc_connector_overruns: u64,
             #[doc = "Times it could not be opened or read."]
             proc_connector_failures: u64,
+            #[doc = "Exits found reaped by their owner before the connector's event for them was read (the kernel queues it just after it wakes the owner): each waited for its event, up to 1 s."]
+            proc_connector_waits: u64,
+            #[doc = "Of those, exits whose event did not come within that second (the process exited before the socket listened, or the event was lost): delivered as unknown."]
+            proc_connector_missed: u64,
             #[doc = "Processes started by `spawn()`."]
             spawned: u64,
             #[doc = "Spawns that failed once their options were checked (ENOENT, EACCES, a bad `cwd`, ...), each thrown as an error that left nothing behind."]
@@ -171,6 +177,8 @@ impl Counters {
             proc_connector_events: load(&self.proc_connector_events),
             proc_connector_overruns: load(&self.proc_connector_overruns),
             proc_connector_failures: load(&self.proc_connector_failures),
+            proc_connector_waits: load(&self.proc_connector_waits),
+            proc_connector_missed: load(&self.proc_connector_missed),
             spawned: load(&self.spawned),
             spawn_failures: load(&self.spawn_failures),
             spawn_refusals: load(&self.spawn_refusals),
