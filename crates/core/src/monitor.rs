@@ -234,20 +234,26 @@ impl Monitor {
             }
             None => {
                 let key = self.shared.next_process_key(child);
-                if let Some((from_ns, to_ns)) = opened_at {
-                    connector.track(pid, key, from_ns, to_ns);
-                }
                 match &pin {
                     // Registered before it is armed, so the monitor thread always finds it.
-                    Pin::Pidfd(pidfd) => sys::epoll_add(
-                        self.shared.epoll.as_fd(),
-                        pidfd.as_raw_fd(),
-                        key,
-                        Interest::ReadableOnce,
-                    )
-                    .map_err(|e| Error::os(&e, Operation::Watch(pid)))?,
+                    Pin::Pidfd(pidfd) => {
+                        let armed = sys::epoll_add(
+                            self.shared.epoll.as_fd(),
+                            pidfd.as_raw_fd(),
+                            key,
+                            Interest::ReadableOnce,
+                        );
+                        if let Err(e) = armed {
+                            connector.note_failed_registration();
+                            return Err(Error::os(&e, Operation::Watch(pid)));
+                        }
+                    }
                     // Starts a round of the poll engine once the lock is released.
                     Pin::StartTime(_) => self.shared.wake(),
+                }
+                // Tracked once nothing can fail, before the monitor thread can find the process.
+                if let Some((from_ns, to_ns)) = opened_at {
+                    connector.track(pid, key, from_ns, to_ns);
                 }
                 registry.insert_process(
                     key,
@@ -488,6 +494,7 @@ impl Monitor {
             let exit = ExitInfo::observed_now(pid, id, status, StatusSource::ChildProcess);
             self.shared.counters.exit_observed(&exit);
             registry.deliver_exit(key, exit, &mut to_wake);
+            self.shared.connector.forget(pid, key);
         }
         wake_all(to_wake);
     }
