@@ -1,6 +1,6 @@
 //! Test-only fault injection (feature `fault-injection`): makes the monitor thread panic, or
-//! poison the registry lock, on its next wake-up; or holds spawns back before they register
-//! their child.
+//! poison the registry lock, on its next wake-up, or hold back after each wake-up; or holds
+//! spawns back before they register their child.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -14,6 +14,18 @@ pub(crate) struct Faults {
     panic_in_loop: AtomicBool,
     poison_registry: AtomicBool,
     spawn_registration_delay_us: AtomicU64,
+    wake_up_delay_us: AtomicU64,
+}
+
+fn sleep_us(us: &AtomicU64) {
+    let us = us.load(Ordering::Acquire);
+    if us > 0 {
+        std::thread::sleep(Duration::from_micros(us));
+    }
+}
+
+fn as_us(delay: Duration) -> u64 {
+    delay.as_micros().min(u64::MAX as u128) as u64
 }
 
 impl Faults {
@@ -26,14 +38,12 @@ impl Faults {
         if self.panic_in_loop.swap(false, Ordering::AcqRel) {
             panic!("injected fault: panic in the monitor loop");
         }
+        sleep_us(&self.wake_up_delay_us);
     }
 
     /// Called by `Monitor::spawn` between `clone` and the registration of the child.
     pub fn delay_spawn_registration(&self) {
-        let us = self.spawn_registration_delay_us.load(Ordering::Acquire);
-        if us > 0 {
-            std::thread::sleep(Duration::from_micros(us));
-        }
+        sleep_us(&self.spawn_registration_delay_us);
     }
 }
 
@@ -49,10 +59,18 @@ impl Monitor {
     /// short-lived child is a zombie before it is registered.
     pub fn inject_spawn_registration_delay(&self, delay: Duration) {
         let faults = &self.shared.faults;
-        let us = delay.as_micros().min(u64::MAX as u128) as u64;
         faults
             .spawn_registration_delay_us
-            .store(us, Ordering::Release);
+            .store(as_us(delay), Ordering::Release);
+    }
+
+    /// Makes the monitor thread wait `delay` after each wake-up before it reads the statuses
+    /// that woke it (so their owners can reap them meanwhile).
+    pub fn inject_wake_up_delay(&self, delay: Duration) {
+        let faults = &self.shared.faults;
+        faults
+            .wake_up_delay_us
+            .store(as_us(delay), Ordering::Release);
     }
 
     /// Makes the monitor thread panic on its next wake-up while holding the registry lock,

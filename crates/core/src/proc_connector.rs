@@ -705,6 +705,10 @@ impl ProcConnector {
             self.open.store(false, Ordering::Release);
         }
         state.idle_since = None;
+        // Events sent while nobody listens are never read: what was read before is no longer
+        // a suffix of the stream (a fork of a reused pid may fall in the gap, and an old exit
+        // of that pid would be replayed to its new holder).
+        state.tracking.recent.clear();
     }
 
     /// Reads every queued event and applies it to the tracked registrations. An overrun
@@ -950,6 +954,23 @@ mod tests {
         successor.apply(fork(300));
         assert_eq!(successor.awaits_exit(PID, KEY, start), Wait::No);
         assert_eq!(successor.awaits_exit(PID, KEY + 5, start), Wait::No);
+    }
+
+    #[test]
+    fn closing_the_socket_drops_the_events_read_before() {
+        let connector = ProcConnector {
+            enabled: true,
+            filtered: false,
+            open: AtomicBool::new(false),
+            state: Mutex::new(State::default()),
+        };
+        let mut state = lock(&connector.state);
+        // An old holder of the pid exits while the socket is open; after it closed, a new
+        // process is forked with the pid (unseen) and watched once the socket is open again.
+        state.tracking.apply(exit(PID, 7 << 8, 50));
+        connector.close(&mut state);
+        state.tracking.track(PID, KEY, 100, 110);
+        assert_eq!(state.tracking.status(PID, KEY), None);
     }
 
     #[test]

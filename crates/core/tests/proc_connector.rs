@@ -105,4 +105,45 @@ fn foreign_exits_after_their_owner_reaped_them_are_exact() {
     std::thread::sleep(Duration::from_millis(50));
     assert_eq!(monitor.stats().wakeups, wakeups);
     assert_eq!(monitor.stats().proc_connector_overruns, 0);
+
+    #[cfg(feature = "fault-injection")]
+    an_exit_event_never_read_is_waited_for_a_second_then_unknown(monitor);
+}
+
+/// A zombie from before the socket listened, reaped by its parent while the monitor thread is
+/// held back: its exit event will never be read. The monitor waits for it (never forever):
+/// the status is unknown after about a second, the wait and the miss counted.
+#[cfg(feature = "fault-injection")]
+fn an_exit_event_never_read_is_waited_for_a_second_then_unknown(monitor: &Monitor) {
+    use std::time::Instant;
+    let mut parent = Command::new("sh")
+        .arg("-c")
+        .arg("exec 3<&0; (exit 3) & echo $!; read _ <&3; wait $!")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = read_pid(&mut parent);
+    wait_until(|| proc_state(pid) == Some('Z'));
+    let before = monitor.stats();
+    monitor.inject_wake_up_delay(Duration::from_millis(300));
+    let watch = monitor.watch(pid, WatchOptions::default()).unwrap();
+    drop(parent.stdin.take()); // its parent reaps it now
+    parent.wait().unwrap();
+    monitor.inject_wake_up_delay(Duration::ZERO);
+    let reaped_at = Instant::now();
+    let exit = watch.wait();
+    let waited = reaped_at.elapsed();
+    assert_eq!(exit.status, ExitStatus::Unknown, "{exit:?}");
+    assert_eq!(exit.source, StatusSource::None);
+    let after = monitor.stats();
+    assert_eq!(after.proc_connector_waits, before.proc_connector_waits + 1);
+    assert_eq!(
+        after.proc_connector_missed,
+        before.proc_connector_missed + 1
+    );
+    assert!(
+        waited >= Duration::from_millis(600) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
 }
