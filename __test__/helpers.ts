@@ -42,10 +42,36 @@ export async function waitFor(condition: () => boolean, timeoutMs = 10_000): Pro
   }
 }
 
-/** A grandchild that exited with `code`, left an unreaped zombie by its (sleeping) parent. */
+/**
+ * Whether process `holder` has a pidfd open on `pid` (it watches it): read from
+ * /proc/<holder>/fdinfo, which needs root or the holder's user.
+ */
+export function holdsPidfd(holder: number, pid: number): boolean {
+  const dir = `/proc/${holder}/fdinfo`
+  try {
+    return readdirSync(dir).some((fd) => {
+      try {
+        return readFileSync(join(dir, fd), 'utf8').includes(`\nPid:\t${pid}\n`)
+      } catch {
+        return false // closed meanwhile
+      }
+    })
+  } catch {
+    return false
+  }
+}
+
+/**
+ * A grandchild that exited with `code`, left an unreaped zombie by its parent, which became
+ * `sleep` (it never reaps) before the grandchild was let exit: a shell reaps a finished job
+ * before it runs its next command. Killing the parent lets init reap the zombie.
+ */
 export async function foreignZombie(code: number): Promise<{ parent: ChildProcess; pid: number }> {
-  const parent = sh(`(sleep 0.1; exit ${code}) & echo $!; exec sleep 30`)
+  const script = `exec 3<&0; (read _ <&3; exit ${code}) & exec 3<&-; echo $!; exec sleep 600`
+  const parent = spawn('sh', ['-c', script], { stdio: ['pipe', 'pipe', 'inherit'] })
   const pid = await firstNumber(parent)
+  await waitFor(() => readFileSync(`/proc/${parent.pid}/comm`, 'utf8') === 'sleep\n')
+  parent.stdin!.end()
   await waitFor(() => procState(pid) === 'Z')
   return { parent, pid }
 }

@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
 import { ExitMonitor, supervise, type ExitInfo, type SupervisorEvent } from '../dist/esm/index.js'
-import { fixture, firstNumber, procState, requires, run, runFixture, RUN_AS_NOBODY, sh, timeScale, tool, waitFor } from './helpers.js'
+import { fixture, firstNumber, foreignZombie, holdsPidfd, procState, requires, run, runFixture, RUN_AS_NOBODY, scaled, sh, timeScale, tool, waitFor } from './helpers.js'
 
 const monitor = ExitMonitor.shared()
 const connector = monitor.capabilities().procConnector
@@ -126,10 +126,13 @@ describe('a zombie whose status /proc hides', () => {
   // others: a 0 from there is no status.
   it('is not reported from the 0 that /proc shows other users, but once its parent reaps it [needs root, a checkout other users can read]', async (context) => {
     requires(context, RUN_AS_NOBODY)
-    const parent = sh('sh -c "exit 7" & echo $!; exec sleep 3') // reaped when sleep ends
-    const pid = await firstNumber(parent)
+    const { parent, pid } = await foreignZombie(7)
     const cli = fixture('../../bin/exitwatch.mjs')
     const watcher = monitor.spawn(process.execPath, [cli, 'wait', '--json', String(pid)], { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'inherit'] })
+    // The zombie stays until the watcher (a second Node, slow to start on a busy machine)
+    // watches it; then its parent dies and init reaps it.
+    await waitFor(() => holdsPidfd(watcher.pid, pid), scaled(60_000))
+    parent.kill('SIGKILL')
     let out = ''
     for await (const chunk of watcher.stdout!) out += String(chunk)
     expect((await watcher.exited).code).toBe(0)

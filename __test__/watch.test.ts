@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { describe, expect, it } from 'vitest'
 import { ExitMonitor, ExitwatchError } from '../dist/esm/index.js'
-import { expectForeignExit, fixture, firstNumber, foreignZombie, PIDFD_INFO_EXIT, procState, requires, RUN_AS_NOBODY, scaled, sh } from './helpers.js'
+import { expectForeignExit, fixture, firstNumber, foreignZombie, holdsPidfd, PIDFD_INFO_EXIT, procState, requires, RUN_AS_NOBODY, scaled, sh, waitFor } from './helpers.js'
 
 const monitor = ExitMonitor.shared()
 
@@ -214,11 +214,16 @@ describe('dispose', () => {
   // another user's process answers with EPERM: found, not reaped.
   it('two watches of another user\'s process, by an unprivileged user, share one exit [kernel] [needs root, a checkout other users can read]', async (context) => {
     requires(context, RUN_AS_NOBODY)
-    // Alive until the watcher (a second Node, slow to start under emulation) has watched it.
-    const target = sh(`sleep ${scaled(5000) / 1000}; exit 5`)
+    // Alive until the watcher (a second Node, slow to start on a busy machine or under
+    // emulation) has watched it: it exits when our end of its stdin closes.
+    const target = spawn('sh', ['-c', 'read _; exit 5'], { stdio: ['pipe', 'ignore', 'inherit'] })
     const cli = fixture('../../bin/exitwatch.mjs')
     const args = [cli, 'wait', '--json', String(target.pid), String(target.pid)]
     const watcher = monitor.spawn(process.execPath, args, { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'inherit'] })
+    // Its two watches are made in one synchronous loop: the first pidfd means both are near.
+    await waitFor(() => holdsPidfd(watcher.pid, target.pid!), scaled(60_000))
+    await new Promise((resolve) => setTimeout(resolve, scaled(100)))
+    target.stdin.end()
     let out = ''
     for await (const chunk of watcher.stdout!) out += String(chunk)
     expect((await watcher.exited).code).toBe(0)
