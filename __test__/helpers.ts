@@ -43,17 +43,22 @@ export async function waitFor(condition: () => boolean, timeoutMs = 10_000): Pro
 }
 
 /**
- * Whether process `holder` has a pidfd open on `pid` (it watches it): read from
- * /proc/<holder>/fdinfo, which needs root or the holder's user.
+ * Whether process `holder` (another exitwatch user, with this process's engine) has begun to
+ * watch `pid`: it holds a pidfd on it, or under the poll engine (no pidfds) its monitor thread
+ * runs, which starts right before its first watch. Read from /proc, which needs root or the
+ * holder's user.
  */
-export function holdsPidfd(holder: number, pid: number): boolean {
-  const dir = `/proc/${holder}/fdinfo`
+export function watchingPid(holder: number, pid: number): boolean {
+  const poll = ExitMonitor.shared().capabilities().engine === 'poll'
+  const [dir, matches] = poll
+    ? [`/proc/${holder}/task`, (entry: string) => readFileSync(join(dir, entry, 'comm'), 'utf8').startsWith('exitwatch-monit')]
+    : [`/proc/${holder}/fdinfo`, (entry: string) => readFileSync(join(dir, entry), 'utf8').includes(`\nPid:\t${pid}\n`)]
   try {
-    return readdirSync(dir).some((fd) => {
+    return readdirSync(dir).some((entry) => {
       try {
-        return readFileSync(join(dir, fd), 'utf8').includes(`\nPid:\t${pid}\n`)
+        return matches(entry)
       } catch {
-        return false // closed meanwhile
+        return false // gone meanwhile
       }
     })
   } catch {

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { describe, expect, it } from 'vitest'
 import { ExitMonitor, ExitwatchError } from '../dist/esm/index.js'
-import { expectForeignExit, fixture, firstNumber, foreignZombie, holdsPidfd, PIDFD_INFO_EXIT, procState, requires, RUN_AS_NOBODY, scaled, sh, waitFor } from './helpers.js'
+import { expectForeignExit, fixture, firstNumber, foreignZombie, watchingPid, PIDFD_INFO_EXIT, procState, requires, RUN_AS_NOBODY, scaled, sh, waitFor } from './helpers.js'
 
 const monitor = ExitMonitor.shared()
 
@@ -220,8 +220,8 @@ describe('dispose', () => {
     const cli = fixture('../../bin/exitwatch.mjs')
     const args = [cli, 'wait', '--json', String(target.pid), String(target.pid)]
     const watcher = monitor.spawn(process.execPath, args, { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'inherit'] })
-    // Its two watches are made in one synchronous loop: the first pidfd means both are near.
-    await waitFor(() => holdsPidfd(watcher.pid, target.pid!), scaled(60_000))
+    // Its two watches are made in one synchronous loop: once the first began, both are near.
+    await waitFor(() => watchingPid(watcher.pid, target.pid!), scaled(60_000))
     await new Promise((resolve) => setTimeout(resolve, scaled(100)))
     target.stdin.end()
     let out = ''

@@ -764,12 +764,10 @@ impl ProcConnector {
 
     /// For a registration found reaped with no status from any source: true while its exit
     /// event may still come (see `EXIT_EVENT_GRACE`); the caller reads it again when the
-    /// socket has events. Counts the waits and the events that never came.
+    /// socket has events. Counts the waits and the events that never came. (Nothing is
+    /// tracked while the socket is closed.)
     pub fn awaits_exit(&self, pid: i32, key: u64, counters: &Counters) -> bool {
         let mut state = lock(&self.state);
-        if state.socket.is_none() {
-            return false;
-        }
         match state.tracking.awaits_exit(pid, key, Instant::now()) {
             Wait::No => false,
             Wait::First => {
