@@ -62,7 +62,8 @@ describe('the proc connector', () => {
     const exits = Math.round(2000 / timeScale)
     const out = await sourcesFixture('foreign-race.mjs', noPidfdInfo, [String(exits), '32'])
     expect(out).toMatchObject({ exits, unknown: 0, wrong: 0, pidfdInfoExit: false, missed: 0, overruns: 0 })
-    expect(out.bySource).toEqual({ 'proc-connector': exits })
+    // Exact from the event, or from /proc while the kernel was releasing the process (state X).
+    expect(Object.keys(out.bySource).filter((source) => source !== 'proc-connector' && source !== 'proc-stat')).toEqual([])
     console.log(`foreign-race: ${out.waits} of ${exits} exits waited for their connector event`)
   })
 
